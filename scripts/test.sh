@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (Debian packages) when it is
+# missing, then runs lints and every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build outside the clone so CI runs on the same machine reuse the cache.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/samtale-target}"
+export CARGO_TERM_COLOR=never
+
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v vpxenc >/dev/null 2>&1 || need+=(vpx-tools)
+command -v opusenc >/dev/null 2>&1 || need+=(opus-tools)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi

@@ -1,0 +1,169 @@
+//! samtale signaling: the control plane over HTTP/WebSocket (axum) and the
+//! all-in-one `samtale` process.
+//!
+//! [`start`] binds the HTTP listener and the SFU's UDP socket, serves the
+//! embedded web client and the API of `docs/PROTOCOL.md`, and returns a
+//! [`Running`] server that tests and the binary share.
+
+pub mod app;
+pub mod config;
+pub mod hub;
+pub mod metrics;
+pub mod protocol;
+pub mod session;
+pub mod token;
+pub mod web;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use samtale_sfu::SfuConfig;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use config::Config;
+
+use crate::app::{AppState, SignalingMetrics};
+use crate::hub::Hub;
+use crate::token::TokenSigner;
+
+/// A started server.
+pub struct Running {
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// The SFU's announced media address.
+    pub media_addr: SocketAddr,
+    /// The URL to open.
+    pub url: String,
+    /// Shared state (tests read metrics and mint tokens through it).
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<()>,
+}
+
+impl Running {
+    /// Tells clients, removes everyone from the SFU and stops serving.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        // Sessions hear the flag, send `shutdown` and close; give them the
+        // grace period, then stop the SFU and the listener.
+        let grace = app::shutdown_grace(&self.state);
+        let deadline = tokio::time::Instant::now() + grace;
+        while self
+            .state
+            .metrics
+            .sessions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        self.state.sfu.shutdown().await;
+        self.server.abort();
+        let _ = self.server.await;
+    }
+
+    /// Waits until the server task ends (it ends only on shutdown).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.server).await;
+    }
+}
+
+fn load_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
+    let path = dir.join("room-token.key");
+    if let Ok(existing) = std::fs::read(&path)
+        && existing.len() >= 32
+    {
+        return Ok(existing);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let secret: [u8; 32] = rand::random();
+    std::fs::write(&path, secret).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(secret.to_vec())
+}
+
+/// Starts signaling and the SFU.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    config.validate()?;
+    let secret = load_secret(&config.data_dir)?;
+    let udp = tokio::net::UdpSocket::bind(config.media_listen)
+        .await
+        .with_context(|| format!("binding media socket {}", config.media_listen))?;
+    let sfu_config = SfuConfig {
+        announce_addrs: config.announce_addr.into_iter().collect(),
+        max_participants_per_room: config.max_participants,
+        ..SfuConfig::default()
+    };
+    let (sfu, mut sfu_events) = samtale_sfu::driver::spawn(sfu_config, udp)?;
+    let media_addr = sfu.media_addr();
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let http_addr = listener.local_addr()?;
+    let scheme = if config.tls() { "https" } else { "http" };
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{http_addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let state = Arc::new(AppState {
+        config: config.clone(),
+        public_url: public_url.clone(),
+        tokens: TokenSigner::new(secret),
+        sfu,
+        hub: Hub::default(),
+        metrics: SignalingMetrics::default(),
+        shutdown: shutdown_rx,
+    });
+
+    let events_state = state.clone();
+    tokio::spawn(async move {
+        while let Some(event) = sfu_events.recv().await {
+            events_state.hub.on_sfu_event(event);
+        }
+    });
+
+    let router = app::router(state.clone());
+    let server = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .context("loading TLS certificate and key")?;
+            let std_listener = listener.into_std()?;
+            std_listener.set_nonblocking(true)?;
+            let server = axum_server::from_tcp_rustls(std_listener, tls);
+            tokio::spawn(async move {
+                if let Err(e) = server.serve(router.into_make_service()).await {
+                    tracing::error!(error = %e, "https server failed");
+                }
+            })
+        }
+        _ => tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "http server failed");
+            }
+        }),
+    };
+    info!(%http_addr, %media_addr, "samtale started");
+    Ok(Running {
+        http_addr,
+        media_addr,
+        url: format!("{public_url}/"),
+        state,
+        shutdown,
+        server,
+    })
+}
