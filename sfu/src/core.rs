@@ -121,6 +121,8 @@ pub struct Sfu {
     dirty: HashSet<ParticipantId>,
     queue: VecDeque<Output>,
     throttle: KeyframeThrottle<(TrackKey, Option<Rid>)>,
+    /// Layers some subscriber waits on a keyframe of.
+    keyframes_wanted: Vec<(TrackKey, Option<Rid>)>,
     shutting_down: bool,
 }
 
@@ -150,6 +152,7 @@ impl Sfu {
             now,
             dirty: HashSet::new(),
             queue: VecDeque::new(),
+            keyframes_wanted: Vec::new(),
             shutting_down: false,
         }
     }
@@ -757,6 +760,10 @@ impl Sfu {
             };
             self.forward_to(member, forward);
         }
+        let wanted = std::mem::take(&mut self.keyframes_wanted);
+        for (key, rid) in wanted {
+            self.request_keyframe(key, rid, str0m::media::KeyframeRequestKind::Pli);
+        }
     }
 
     fn forward_to(&mut self, member: ParticipantId, f: Forward<'_>) {
@@ -773,6 +780,11 @@ impl Sfu {
             let wanted = sub.target.as_ref() == Some(f.rid);
             let first_plain = f.rid.is_none() && sub.current.is_none();
             if !(wanted && (f.info.keyframe_start || first_plain)) {
+                if wanted {
+                    // Waiting for a keyframe on the wanted layer: ask for
+                    // one (throttled per layer in `request_keyframe`).
+                    self.keyframes_wanted.push((f.key, *f.rid));
+                }
                 return;
             }
             sub.current = Some(*f.rid);
@@ -864,6 +876,7 @@ impl Sfu {
         let Some(p) = self.participants.get_mut(&key.publisher) else {
             return;
         };
+        debug!(publisher = %key.publisher, mid = %key.mid, ?rid, ?kind, "keyframe request");
         if let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(key.mid, rid) {
             rx.request_keyframe(kind);
             SfuMetrics::add(&self.metrics.keyframe_requests, 1);
@@ -930,6 +943,7 @@ impl Sfu {
                 .map_or(0, |l| l.bitrate);
             budget = budget.saturating_sub(used);
             if sub.target.as_ref() != Some(&target) {
+                debug!(%subscriber, publisher = %sub.source.publisher, ?target, budget, ?wanted, "layer target");
                 sub.target = Some(target);
                 if sub.current.as_ref() != Some(&target) && sub.open_mid().is_some() {
                     requests.push((sub.source, target));

@@ -414,7 +414,8 @@ impl Harness {
                 c.next_video = now + Duration::from_millis(33);
                 c.frame += 1;
                 let n = c.frame;
-                let key = c.force_keyframe || n % 90 == 0;
+                // Like libwebrtc: keyframes only at the start and on request.
+                let key = c.force_keyframe;
                 c.force_keyframe = false;
                 if let Some(mid) = c.video_mid {
                     let layers: Vec<(Option<Rid>, usize)> = if c.simulcast {

@@ -1,6 +1,8 @@
 //! The SFU core in virtual time: rooms, forwarding, cleanup, keyframe
 //! throttling, simulcast layer switching, active speaker.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
 mod harness;
 
 use std::time::Duration;
@@ -265,4 +267,24 @@ fn bad_sdp_is_a_clear_error_and_the_room_survives() {
     );
     h.run_for(secs(3));
     assert!(h.clients[0].frames_from(1, MediaKind::Video) > 40);
+}
+
+#[test]
+fn a_late_simulcast_subscriber_gets_video_within_a_second() {
+    let mut h = Harness::new(SfuConfig::default());
+    let publisher = h.join("room", true);
+    h.run_for(secs(5));
+    // Joins when the publisher's only keyframe is long gone.
+    let late = h.join("room", false);
+    h.clients[late].publishing = false;
+    // Its view size arrives before its subscriptions are negotiated (as a
+    // browser's `videoSize` does), so the layer is chosen early.
+    let (pid, lid) = (h.clients[publisher].id, h.clients[late].id);
+    h.sfu.set_video_width(h.now, lid, pid, 640).unwrap();
+    h.run_for(Duration::from_millis(1000));
+    let got = h.clients[late].frames_from(h.clients[publisher].index, MediaKind::Video);
+    assert!(
+        got > 10,
+        "late subscriber decoded {got} frames in its first second"
+    );
 }

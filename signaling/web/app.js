@@ -235,7 +235,8 @@ async function join(rawName, startMuted = { audio: false, video: false }) {
   setConnState("connecting");
   setStatus("Starting microphone and camera…");
   try {
-    media = await acquireLocalMedia({ ...config, name });
+    const { fakeColour, fakeWidth, fakeHeight, rawAudio } = config;
+    media = await acquireLocalMedia({ fakeColour, fakeWidth, fakeHeight, rawAudio, name });
   } catch (err) {
     joining = false;
     setStatus(`Could not start microphone or camera: ${err.message}`, "error");

@@ -1,0 +1,147 @@
+//! Starting a samtale server on loopback for a test, and small HTTP/WS clients.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use samtale::{Config, Running};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+pub type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// A fresh data directory under the system temp dir.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n: u64 = rand::random();
+    let dir = std::env::temp_dir().join(format!("samtale-test-{tag}-{n:x}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config on loopback with free ports.
+pub fn test_config(tag: &str) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        media_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: temp_dir(tag),
+        shutdown_grace: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
+pub async fn start(config: Config) -> Running {
+    if let Ok(filter) = std::env::var("SAMTALE_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+    samtale::start(config).await.unwrap()
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    // Chunked bodies: keep the JSON object only.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) if b >= a && body.contains("\r\n") => body[a..=b].to_string(),
+        _ => body,
+    };
+    (status, body)
+}
+
+/// Creates a room; returns (room id, token).
+pub async fn create_room(server: &Running) -> (String, String) {
+    let (status, body) = http(server.http_addr, "POST", "/api/rooms", &[], "").await;
+    assert_eq!(status, 201, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    (
+        v["roomId"].as_str().unwrap().to_string(),
+        v["token"].as_str().unwrap().to_string(),
+    )
+}
+
+pub async fn ws(server: &Running) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", server.http_addr))
+        .await
+        .unwrap();
+    ws
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next JSON message, or None when the socket closed. Fails after 10 s.
+pub async fn recv(ws: &mut Ws) -> Option<Value> {
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("no message within 10 s");
+        match next {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(&t).unwrap()),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Skips messages until one of `kind` arrives.
+pub async fn recv_type(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let m = recv(ws)
+            .await
+            .unwrap_or_else(|| panic!("socket closed while waiting for {kind}"));
+        if m["type"] == kind {
+            return m;
+        }
+    }
+}
+
+pub async fn join(server: &Running, token: &str, name: &str) -> (Ws, Value) {
+    let mut w = ws(server).await;
+    send(
+        &mut w,
+        serde_json::json!({"type": "join", "token": token, "name": name}),
+    )
+    .await;
+    let joined = recv(&mut w).await.unwrap();
+    (w, joined)
+}
