@@ -202,7 +202,10 @@ async fn garbage_gets_error_frames_and_the_room_keeps_working() {
     // Only events about Bo (joining, and leaving as its socket dropped) may
     // arrive before the close.
     while let Some(m) = recv(&mut a).await {
-        assert!(m["type"] == "participantJoined" || m["type"] == "participantLeft", "{m}");
+        assert!(
+            m["type"] == "participantJoined" || m["type"] == "participantLeft",
+            "{m}"
+        );
     }
     let (_, joined) = join(&server, &token, "Cy").await;
     assert_eq!(joined["type"], "joined");
