@@ -299,3 +299,53 @@ async fn browser_simulcast_small_view_gets_a_smaller_layer() {
     drop(browser);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_decodes_a_bot_and_the_bot_receives_the_browser() {
+    use common::bots::{clip, wait_stats};
+    use samtale_qoe_lab::bot::{Bot, BotConfig, Source};
+
+    let server = start(test_config("browserbot")).await;
+    let (room, token) = create_room(&server).await;
+    let bot = Bot::join(BotConfig {
+        server: server.url.trim_end_matches('/').to_string(),
+        token: token.clone(),
+        name: "Bot".into(),
+        source: Source::Clip(clip("green", (145, 54, 34))),
+        bind_ip: "127.0.0.1".parse().unwrap(),
+    })
+    .await
+    .unwrap();
+    let bot_id = bot.stats().participant_id.unwrap();
+    let browser = launch().await;
+    let page = open(
+        &browser,
+        &server,
+        &room,
+        &token,
+        "Human",
+        "&fake=orange&simulcast=0",
+    )
+    .await;
+    let human = my_id(&page).await;
+
+    // Chromium decodes the bot's VP8 and plays its Opus.
+    wait_video_flowing(&page, std::slice::from_ref(&bot_id)).await;
+    let audio = format!("(async () => (await window.samtale.stats()).remotes['{bot_id}'].audio)()");
+    page.wait_until("bot audio plays", &audio, WAIT, |v| {
+        v["totalAudioEnergy"].as_f64().unwrap_or(0.0) > 0.0
+            && v["totalSamplesReceived"].as_u64().unwrap_or(0) > 48_000
+    })
+    .await
+    .unwrap();
+    // And the bot receives Chromium's media.
+    wait_stats(&bot, "media from Chromium", |s| {
+        s.received
+            .get(&human)
+            .is_some_and(|t| t.video_frames > 30 && t.audio_frames > 50)
+    })
+    .await;
+    bot.leave().await.unwrap();
+    drop(browser);
+    server.shutdown().await;
+}

@@ -1,4 +1,5 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod bots;
 pub mod browser;
 pub mod server;
