@@ -8,3 +8,4 @@
 //! scenario reports.
 
 pub mod bot;
+pub mod load;

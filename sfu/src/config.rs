@@ -9,6 +9,9 @@ pub struct SfuConfig {
     /// Addresses put in ICE host candidates (the public/announced address of
     /// the media socket). Empty means "the bound socket address".
     pub announce_addrs: Vec<SocketAddr>,
+    /// Addresses put in passive ICE-TCP host candidates (RFC 6544), for
+    /// networks that block UDP. Empty means no TCP candidate.
+    pub tcp_announce_addrs: Vec<SocketAddr>,
     /// Participants per room. Default 32 (the product's small-room limit).
     pub max_participants_per_room: usize,
     /// Minimum spacing of keyframe requests (PLI/FIR) sent to one publisher
@@ -39,6 +42,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             announce_addrs: Vec::new(),
+            tcp_announce_addrs: Vec::new(),
             max_participants_per_room: 32,
             keyframe_request_interval: Duration::from_millis(500),
             disconnect_grace: Duration::from_secs(10),

@@ -13,7 +13,7 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::PayloadParams;
 use str0m::media::{Direction, KeyframeRequest, MediaKind, Mid, Rid};
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output as RtcOutput, Rtc, bwe::BweKind};
 use tracing::{debug, info, warn};
@@ -258,6 +258,15 @@ impl Sfu {
         for addr in &self.config.announce_addrs {
             let candidate = Candidate::host(*addr, "udp")
                 .map_err(|e| SfuError::Negotiation(format!("candidate {addr}: {e}")))?;
+            rtc.add_local_candidate(candidate);
+        }
+        for addr in &self.config.tcp_announce_addrs {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(TcpType::Passive)
+                .build()
+                .map_err(|e| SfuError::Negotiation(format!("tcp candidate {addr}: {e}")))?;
             rtc.add_local_candidate(candidate);
         }
         rtc.bwe().set_bitrate(

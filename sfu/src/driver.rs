@@ -7,12 +7,26 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use str0m::net::Protocol;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use crate::tcp::{FrameDecoder, encode_frame};
 use crate::{Output, ParticipantId, RoomId, Sfu, SfuConfig, SfuError, SfuEvent, SfuMetrics};
+
+/// Framed packets queued toward one ICE-TCP connection before it counts as stuck.
+const TCP_QUEUE: usize = 256;
+
+/// What the ICE-TCP tasks tell the SFU task.
+enum TcpEvent {
+    Opened(SocketAddr, mpsc::Sender<Vec<u8>>),
+    Packet(SocketAddr, Vec<u8>),
+    Closed(SocketAddr),
+}
 
 /// Largest datagram read from the socket.
 const MAX_DATAGRAM: usize = 2048;
@@ -124,12 +138,32 @@ impl SfuHandle {
 /// Starts the SFU on `socket`. When `config.announce_addrs` is empty the
 /// socket's own address is announced.
 pub fn spawn(
+    config: SfuConfig,
+    socket: UdpSocket,
+) -> std::io::Result<(SfuHandle, mpsc::UnboundedReceiver<SfuEvent>)> {
+    spawn_with_tcp(config, socket, None)
+}
+
+/// Like [`spawn`], plus ICE-TCP on `tcp` (a passive candidate at its
+/// address, or at `config.tcp_announce_addrs` when set).
+pub fn spawn_with_tcp(
     mut config: SfuConfig,
     socket: UdpSocket,
+    tcp: Option<TcpListener>,
 ) -> std::io::Result<(SfuHandle, mpsc::UnboundedReceiver<SfuEvent>)> {
     let local = socket.local_addr()?;
     if config.announce_addrs.is_empty() {
         config.announce_addrs.push(local);
+    }
+    let (tcp_events, tcp_rx) = mpsc::channel(1024);
+    let mut tcp_addr = None;
+    if let Some(listener) = tcp {
+        let bound = listener.local_addr()?;
+        if config.tcp_announce_addrs.is_empty() {
+            config.tcp_announce_addrs.push(bound);
+        }
+        tcp_addr = config.tcp_announce_addrs.first().copied();
+        tokio::spawn(accept_tcp(listener, tcp_events));
     }
     let media_addr = config.announce_addrs[0];
     let max_participants = config.max_participants_per_room;
@@ -137,7 +171,7 @@ pub fn spawn(
     let metrics = sfu.metrics();
     let (commands, command_rx) = mpsc::channel(256);
     let (events, event_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(sfu, socket, media_addr, command_rx, events));
+    tokio::spawn(run(sfu, socket, media_addr, tcp_addr, tcp_rx, command_rx, events));
     let handle = SfuHandle {
         commands,
         metrics,
@@ -151,12 +185,15 @@ async fn run(
     mut sfu: Sfu,
     socket: UdpSocket,
     media_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
+    mut tcp_rx: mpsc::Receiver<TcpEvent>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::UnboundedSender<SfuEvent>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut tcp_conns: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     loop {
-        let deadline = flush(&mut sfu, &socket, &events).await;
+        let deadline = flush(&mut sfu, &socket, &tcp_conns, &events).await;
         tokio::select! {
             received = socket.recv_from(&mut buf) => {
                 match received {
@@ -175,10 +212,23 @@ async fn run(
                     Err(e) => debug!(error = %e, "udp receive failed"),
                 }
             }
+            Some(event) = tcp_rx.recv(), if tcp_addr.is_some() => match event {
+                TcpEvent::Opened(peer, writer) => {
+                    tcp_conns.insert(peer, writer);
+                }
+                TcpEvent::Packet(peer, data) => {
+                    if let Some(local) = tcp_addr {
+                        sfu.handle_receive(Instant::now(), Protocol::Tcp, peer, local, &data);
+                    }
+                }
+                TcpEvent::Closed(peer) => {
+                    tcp_conns.remove(&peer);
+                }
+            },
             command = commands.recv() => {
                 let Some(command) = command else {
                     sfu.shutdown(Instant::now());
-                    flush(&mut sfu, &socket, &events).await;
+                    flush(&mut sfu, &socket, &tcp_conns, &events).await;
                     return;
                 };
                 handle_command(&mut sfu, command);
@@ -227,10 +277,18 @@ fn handle_command(sfu: &mut Sfu, command: Command) {
 async fn flush(
     sfu: &mut Sfu,
     socket: &UdpSocket,
+    tcp_conns: &HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
     events: &mpsc::UnboundedSender<SfuEvent>,
 ) -> Instant {
     loop {
         match sfu.poll_output() {
+            Output::Transmit(t) if t.proto == Protocol::Tcp => {
+                let conn = tcp_conns.get(&t.destination);
+                if let (Some(conn), Some(frame)) = (conn, encode_frame(&t.contents)) {
+                    // A full queue means a stuck connection: drop, like UDP would.
+                    let _ = conn.try_send(frame);
+                }
+            }
             Output::Transmit(t) => {
                 if let Err(e) = socket.send_to(&t.contents, t.destination).await {
                     warn!(error = %e, "udp send failed");
@@ -242,4 +300,62 @@ async fn flush(
             Output::Timeout(t) => return t,
         }
     }
+}
+
+async fn accept_tcp(listener: TcpListener, events: mpsc::Sender<TcpEvent>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_tcp(stream, peer, events.clone()));
+            }
+            Err(e) => {
+                debug!(error = %e, "ice-tcp accept failed");
+                if events.is_closed() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads RFC 4571 frames from one connection and writes the SFU's frames to it.
+async fn serve_tcp(stream: TcpStream, peer: SocketAddr, events: mpsc::Sender<TcpEvent>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    if events.send(TcpEvent::Opened(peer, out_tx)).await.is_err() {
+        return;
+    }
+    let write_task = tokio::spawn(async move {
+        while let Some(frame) = out_rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut decoder = FrameDecoder::default();
+    let mut buf = vec![0u8; 8192];
+    'read: loop {
+        let n = match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        loop {
+            match decoder.next_frame() {
+                Ok(Some(frame)) => {
+                    if events.send(TcpEvent::Packet(peer, frame)).await.is_err() {
+                        break 'read;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    debug!(%peer, error = %e, "ice-tcp framing error, closing");
+                    break 'read;
+                }
+            }
+        }
+    }
+    write_task.abort();
+    let _ = events.send(TcpEvent::Closed(peer)).await;
 }

@@ -24,6 +24,7 @@ mod metrics;
 mod participant;
 pub mod rewrite;
 pub mod speaker;
+pub mod tcp;
 
 pub use config::SfuConfig;
 pub use core::{LeaveReason, Output, Sfu, SfuEvent};

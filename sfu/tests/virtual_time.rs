@@ -288,3 +288,14 @@ fn a_late_simulcast_subscriber_gets_video_within_a_second() {
         "late subscriber decoded {got} frames in its first second"
     );
 }
+
+#[test]
+fn an_ice_tcp_participant_calls_with_a_udp_one() {
+    let mut h = Harness::new(SfuConfig::default());
+    let udp = h.join("room", false);
+    let tcp = h.join_tcp("room");
+    h.run_for(secs(3));
+    assert!(h.clients[tcp].frames_from(h.clients[udp].index, MediaKind::Video) > 40);
+    assert!(h.clients[udp].frames_from(h.clients[tcp].index, MediaKind::Video) > 40);
+    assert!(h.clients[udp].frames_from(h.clients[tcp].index, MediaKind::Audio) > 60);
+}

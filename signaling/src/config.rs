@@ -47,6 +47,9 @@ pub struct Config {
     /// Address announced in ICE candidates (public IP behind NAT, or a QoE
     /// proxy). Default: the bound media address.
     pub announce_addr: Option<SocketAddr>,
+    /// Also accept media over TCP (ICE-TCP, RFC 6544) on the media port, for
+    /// networks that block UDP. Default on.
+    pub media_tcp: bool,
     /// Where state lives (room-token secret; later the SQLite file and media).
     /// Default `./data`.
     pub data_dir: PathBuf,
@@ -83,6 +86,7 @@ impl Default for Config {
             public_url: None,
             media_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             announce_addr: None,
+            media_tcp: true,
             data_dir: PathBuf::from("data"),
             room_creation: RoomCreation::Auto,
             admin_token: None,

@@ -98,12 +98,30 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let udp = tokio::net::UdpSocket::bind(config.media_listen)
         .await
         .with_context(|| format!("binding media socket {}", config.media_listen))?;
+    let udp_local = udp.local_addr()?;
+    let tcp = if config.media_tcp {
+        match tokio::net::TcpListener::bind(udp_local).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::warn!(error = %e, addr = %udp_local, "no ICE-TCP: cannot bind the media port over TCP");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let sfu_config = SfuConfig {
         announce_addrs: config.announce_addr.into_iter().collect(),
+        tcp_announce_addrs: config
+            .announce_addr
+            .filter(|_| tcp.is_some())
+            .map(|a| SocketAddr::new(a.ip(), udp_local.port()))
+            .into_iter()
+            .collect(),
         max_participants_per_room: config.max_participants,
         ..SfuConfig::default()
     };
-    let (sfu, mut sfu_events) = samtale_sfu::driver::spawn(sfu_config, udp)?;
+    let (sfu, mut sfu_events) = samtale_sfu::driver::spawn_with_tcp(sfu_config, udp, tcp)?;
     let media_addr = sfu.media_addr();
 
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -8,6 +8,7 @@
 //! swapping the signaling adapter. One str0m `Rtc` (frame level) and one
 //! UDP socket per bot, driven by one tokio task.
 
+pub mod http;
 pub mod media;
 
 use std::collections::{HashMap, HashSet};

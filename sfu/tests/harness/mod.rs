@@ -18,11 +18,12 @@ use samtale_sfu::str0m::media::{
     Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast,
     SimulcastLayer,
 };
-use samtale_sfu::str0m::net::Protocol;
+use samtale_sfu::str0m::net::{Protocol, TcpType};
 use samtale_sfu::str0m::{Candidate, Event, Input, Output as RtcOutput, Rtc};
 use samtale_sfu::{Output, ParticipantId, RoomId, Sfu, SfuConfig, SfuEvent};
 
 pub const SFU_ADDR: &str = "192.0.2.1:5000";
+pub const SFU_TCP_ADDR: &str = "192.0.2.1:5001";
 /// Where a fake video frame carries its publisher's index.
 const VIDEO_TAG_AT: usize = 10;
 const ONE_WAY: Duration = Duration::from_millis(15);
@@ -111,6 +112,7 @@ impl Client {
 
 struct InFlight {
     to_sfu: bool,
+    proto: Protocol,
     client: usize,
     source: SocketAddr,
     destination: SocketAddr,
@@ -133,6 +135,7 @@ impl Harness {
         let now = Instant::now();
         let mut config = config;
         config.announce_addrs = vec![SFU_ADDR.parse().unwrap()];
+        config.tcp_announce_addrs = vec![SFU_TCP_ADDR.parse().unwrap()];
         Harness {
             now,
             sfu: Sfu::new(config, now),
@@ -148,11 +151,24 @@ impl Harness {
     /// Joins a client to `room`, publishing audio and video (optionally
     /// simulcast), and completes the first offer/answer.
     pub fn join(&mut self, room: &str, simulcast: bool) -> usize {
+        self.join_with(room, simulcast, Protocol::Udp)
+    }
+
+    /// Joins a client that can only reach the SFU over TCP (ICE-TCP).
+    pub fn join_tcp(&mut self, room: &str) -> usize {
+        self.join_with(room, false, Protocol::Tcp)
+    }
+
+    fn join_with(&mut self, room: &str, simulcast: bool, proto: Protocol) -> usize {
         let index = self.clients.len();
         let addr: SocketAddr = format!("198.51.100.{}:4000", index + 1).parse().unwrap();
         let id = self.sfu.join(self.now, RoomId::new(room).unwrap()).unwrap();
         let mut rtc = Rtc::builder().build(self.now);
-        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let candidate = match proto {
+            Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build().unwrap(),
+            _ => Candidate::host(addr, "udp").unwrap(),
+        };
+        rtc.add_local_candidate(candidate);
         let mut api = rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         let sim = simulcast.then(|| {
@@ -271,6 +287,7 @@ impl Harness {
                                 at,
                                 InFlight {
                                     to_sfu: false,
+                                    proto: t.proto,
                                     client: ci,
                                     source: t.source,
                                     destination: t.destination,
@@ -305,6 +322,7 @@ impl Harness {
                                 at,
                                 InFlight {
                                     to_sfu: true,
+                                    proto: t.proto,
                                     client: ci,
                                     source: t.source,
                                     destination: t.destination,
@@ -354,7 +372,7 @@ impl Harness {
             }
             if p.to_sfu {
                 self.sfu
-                    .handle_receive(self.now, Protocol::Udp, p.source, p.destination, &p.data);
+                    .handle_receive(self.now, p.proto, p.source, p.destination, &p.data);
             } else {
                 let c = &mut self.clients[p.client];
                 let input = Input::Receive(
