@@ -53,7 +53,9 @@ impl Drop for Server {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 async fn spawn_server(binary: &Path) -> anyhow::Result<Server> {
@@ -81,7 +83,10 @@ async fn spawn_server(binary: &Path) -> anyhow::Result<Server> {
 /// utime + stime of a process, seconds (Linux /proc).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).context("bad /proc stat")?;
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("bad /proc stat")?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: f64 = fields.get(11).context("utime")?.parse()?;
     let stime: f64 = fields.get(12).context("stime")?.parse()?;
@@ -106,7 +111,12 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 /// Runs `bots` probe bots for `seconds` against a fresh samtale process.
-pub async fn run(binary: &Path, bots: usize, seconds: u64, video_bytes: usize) -> anyhow::Result<LoadResult> {
+pub async fn run(
+    binary: &Path,
+    bots: usize,
+    seconds: u64,
+    video_bytes: usize,
+) -> anyhow::Result<LoadResult> {
     let server = spawn_server(binary).await?;
     let token = http::create_room(server.addr).await?;
     let mut joined = Vec::new();
@@ -124,8 +134,20 @@ pub async fn run(binary: &Path, bots: usize, seconds: u64, video_bytes: usize) -
     }
     // Warm up: ICE, DTLS, renegotiation, BWE ramp.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let before_lat: Vec<usize> = joined.iter().map(|b| b.stats().probe_latency_us.len()).collect();
-    let before_audio: u64 = joined.iter().map(|b| b.stats().received.values().map(|t| t.audio_frames).sum::<u64>()).sum();
+    let before_lat: Vec<usize> = joined
+        .iter()
+        .map(|b| b.stats().probe_latency_us.len())
+        .collect();
+    let before_audio: u64 = joined
+        .iter()
+        .map(|b| {
+            b.stats()
+                .received
+                .values()
+                .map(|t| t.audio_frames)
+                .sum::<u64>()
+        })
+        .sum();
     let cpu0 = cpu_seconds(server.child.id())?;
     let fwd0 = forwarded(server.addr).await?;
     let t0 = std::time::Instant::now();

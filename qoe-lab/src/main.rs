@@ -37,15 +37,27 @@ enum Cmd {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     match Args::parse().command {
-        Cmd::Load { samtale, bots, seconds, video_bytes, runs } => {
-            println!("bots | forwarded pkt/s | SFU CPU % | pkts per CPU-second | p50 ms | p99 ms | audio delivered");
+        Cmd::Load {
+            samtale,
+            bots,
+            seconds,
+            video_bytes,
+            runs,
+        } => {
+            println!(
+                "bots | forwarded pkt/s | SFU CPU % | pkts per CPU-second | p50 ms | p99 ms | audio delivered"
+            );
             println!("---: | ---: | ---: | ---: | ---: | ---: | ---:");
             for n in bots {
                 let mut results = Vec::new();
                 for _ in 0..runs.max(1) {
-                    results.push(samtale_qoe_lab::load::run(&samtale, n, seconds, video_bytes).await?);
+                    results
+                        .push(samtale_qoe_lab::load::run(&samtale, n, seconds, video_bytes).await?);
                 }
-                results.sort_by(|a, b| a.packets_per_cpu_second().total_cmp(&b.packets_per_cpu_second()));
+                results.sort_by(|a, b| {
+                    a.packets_per_cpu_second()
+                        .total_cmp(&b.packets_per_cpu_second())
+                });
                 let r = &results[results.len() / 2];
                 println!(
                     "{} | {:.0} | {:.0} | {:.0} | {:.2} | {:.2} | {:.1} %",

@@ -171,7 +171,9 @@ pub fn spawn_with_tcp(
     let metrics = sfu.metrics();
     let (commands, command_rx) = mpsc::channel(256);
     let (events, event_rx) = mpsc::unbounded_channel();
-    tokio::spawn(run(sfu, socket, media_addr, tcp_addr, tcp_rx, command_rx, events));
+    tokio::spawn(run(
+        sfu, socket, media_addr, tcp_addr, tcp_rx, command_rx, events,
+    ));
     let handle = SfuHandle {
         commands,
         metrics,

@@ -144,10 +144,15 @@ async fn browser_two_participants_see_and_hear_each_other() {
     // the call: the server offers new ICE credentials, media continues.
     let offers = "window.samtale.events.filter(e => e.type === 'offer').length";
     let before = a.eval(offers).await.unwrap().as_u64().unwrap();
-    assert_eq!(a.eval("window.samtale.restartIce()").await.unwrap(), Value::Bool(true));
-    a.wait_until("ICE-restart offer", offers, WAIT, |v| v.as_u64().unwrap_or(0) > before)
-        .await
-        .unwrap();
+    assert_eq!(
+        a.eval("window.samtale.restartIce()").await.unwrap(),
+        Value::Bool(true)
+    );
+    a.wait_until("ICE-restart offer", offers, WAIT, |v| {
+        v.as_u64().unwrap_or(0) > before
+    })
+    .await
+    .unwrap();
     a.wait_for(
         "connected after restart",
         "['connected', 'completed'].includes(window.samtale.state().iceState)",
@@ -371,10 +376,28 @@ async fn browser_decodes_a_bot_and_the_bot_receives_the_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_joins_over_https_and_wss() {
     let mut config = test_config("tls");
-    let (cert, key) = (config.data_dir.join("cert.pem"), config.data_dir.join("key.pem"));
+    let (cert, key) = (
+        config.data_dir.join("cert.pem"),
+        config.data_dir.join("key.pem"),
+    );
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -389,23 +412,46 @@ async fn browser_joins_over_https_and_wss() {
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let (_, token) = {
         // Room creation over HTTPS from the page itself (secure context).
-        let browser = Browser::launch(&["--ignore-certificate-errors".to_string()]).await.unwrap();
+        let browser = Browser::launch(&["--ignore-certificate-errors".to_string()])
+            .await
+            .unwrap();
         let page = browser.new_page(&server.url).await.unwrap();
-        page.wait_for("page loaded", "document.readyState === 'complete'", WAIT).await.unwrap();
+        page.wait_for("page loaded", "document.readyState === 'complete'", WAIT)
+            .await
+            .unwrap();
         let created = page
             .eval("fetch('/api/rooms', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.json())")
             .await
             .unwrap();
         let ctx = page.eval("window.isSecureContext").await.unwrap();
         assert_eq!(ctx, Value::Bool(true));
-        (created["roomId"].as_str().unwrap().to_string(), created["token"].as_str().unwrap().to_string())
+        (
+            created["roomId"].as_str().unwrap().to_string(),
+            created["token"].as_str().unwrap().to_string(),
+        )
     };
     let room = server.state.tokens.verify(&token, 0).unwrap().room;
     let mut args = browser_args();
     args.push("--ignore-certificate-errors".into());
     let browser = Browser::launch(&args).await.unwrap();
-    let a = open(&browser, &server, &room, &token, "Ada", "&fake=red&simulcast=0").await;
-    let b = open(&browser, &server, &room, &token, "Bo", "&fake=blue&simulcast=0").await;
+    let a = open(
+        &browser,
+        &server,
+        &room,
+        &token,
+        "Ada",
+        "&fake=red&simulcast=0",
+    )
+    .await;
+    let b = open(
+        &browser,
+        &server,
+        &room,
+        &token,
+        "Bo",
+        "&fake=blue&simulcast=0",
+    )
+    .await;
     let idb = my_id(&b).await;
     wait_video_flowing(&a, std::slice::from_ref(&idb)).await;
     drop(browser);

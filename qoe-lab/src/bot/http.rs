@@ -8,8 +8,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Sends one request and returns (status, body).
-pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr).await.with_context(|| format!("connecting {addr}"))?;
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting {addr}"))?;
     let req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
@@ -18,7 +25,11 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> 
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw)).await??;
     let text = String::from_utf8_lossy(&raw);
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let Some((_, body)) = text.split_once("\r\n\r\n") else {
         bail!("malformed HTTP response");
     };
@@ -34,5 +45,8 @@ pub async fn create_room(addr: SocketAddr) -> anyhow::Result<String> {
     let start = body.find('{').unwrap_or(0);
     let end = body.rfind('}').map_or(body.len(), |e| e + 1);
     let v: serde_json::Value = serde_json::from_str(body.get(start..end).unwrap_or_default())?;
-    v["token"].as_str().map(str::to_owned).context("no token in answer")
+    v["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no token in answer")
 }

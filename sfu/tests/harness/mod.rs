@@ -165,7 +165,12 @@ impl Harness {
         let id = self.sfu.join(self.now, RoomId::new(room).unwrap()).unwrap();
         let mut rtc = Rtc::builder().build(self.now);
         let candidate = match proto {
-            Protocol::Tcp => Candidate::builder().tcp().host(addr).tcptype(TcpType::Active).build().unwrap(),
+            Protocol::Tcp => Candidate::builder()
+                .tcp()
+                .host(addr)
+                .tcptype(TcpType::Active)
+                .build()
+                .unwrap(),
             _ => Candidate::host(addr, "udp").unwrap(),
         };
         rtc.add_local_candidate(candidate);
