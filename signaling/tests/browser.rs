@@ -416,9 +416,13 @@ async fn browser_joins_over_https_and_wss() {
             .await
             .unwrap();
         let page = browser.new_page(&server.url).await.unwrap();
-        page.wait_for("page loaded", "document.readyState === 'complete'", WAIT)
-            .await
-            .unwrap();
+        page.wait_for(
+            "page loaded",
+            "location.protocol === 'https:' && document.readyState === 'complete'",
+            WAIT,
+        )
+        .await
+        .unwrap();
         let created = page
             .eval("fetch('/api/rooms', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'}).then(r => r.json())")
             .await

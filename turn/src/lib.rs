@@ -1,6 +1,25 @@
 //! samtale-turn: the EU TURN/STUN server (RFC 8656 / RFC 8489).
 //!
-//! It will own a sans-IO allocation core (allocations, permissions, channels,
-//! lifetimes, quotas, peer-address filtering), the STUN codec, the long-term
-//! and REST-API credential mechanisms, and UDP/TCP/TLS listeners around the
-//! core. Signaling uses only its credential minting. Nothing is built yet.
+//! Today this crate is the pure part of the server; the UDP/TCP/TLS
+//! listeners, the `samtale-turn` binary and `/metrics` wrap it later.
+//!
+//! * [`codec`]: our STUN/TURN message codec and ChannelData framing,
+//!   checked against the RFC 5769 vectors.
+//! * [`auth`]: the long-term credential mechanism, stateless nonces and the
+//!   TURN REST API credentials. [`mint_rest_credentials`] is what signaling
+//!   calls to fill an ICE-servers list.
+//! * [`saslprep`]: the subset of SASLprep passwords need.
+//! * [`peer_filter`]: which peer addresses may be relayed to (deny-list of
+//!   special-purpose ranges in every IPv6 disguise, operator allow-list).
+//! * [`server`]: the sans-IO allocation core, [`server::TurnServer`], fed
+//!   with datagrams and an explicit `Instant`.
+//! * [`config`]: settings with documented defaults.
+
+pub mod auth;
+pub mod codec;
+pub mod config;
+pub mod peer_filter;
+pub mod saslprep;
+pub mod server;
+
+pub use auth::{RestCredentials, mint_rest_credentials};

@@ -1,0 +1,62 @@
+//! Which peers an allocation may reach: the deny-list of special-purpose
+//! ranges (in every IPv6 disguise of an IPv4 address) and the operator's
+//! allow-list, which wins over it.
+//!
+//! The allow-list matches the address as the client gave it, and also the
+//! IPv4 address inside an IPv4-mapped one (a dual-stack socket sends
+//! ::ffff:a.b.c.d to a.b.c.d). It does not look inside 6to4, Teredo or
+//! NAT64 forms: those are routed by someone else's gateway, not to the
+//! allowed host.
+
+mod cidr;
+mod ranges;
+
+use std::net::IpAddr;
+
+pub use cidr::{CidrError, IpNet};
+pub use ranges::{Denied, DenyReason, Ipv4Embedding, deny_reason, embedded_ipv4};
+
+/// The deny-list plus an allow-list of operator ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerFilter {
+    allow: Vec<IpNet>,
+}
+
+impl PeerFilter {
+    /// A filter that allows exactly `allow` among the denied ranges.
+    pub fn new(allow: Vec<IpNet>) -> Self {
+        Self { allow }
+    }
+
+    /// Parses allow-list entries such as "10.0.0.5", "10.1.0.0/16", "fd00::/8".
+    pub fn parse_allow_list<S: AsRef<str>>(entries: &[S]) -> Result<Vec<IpNet>, CidrError> {
+        entries.iter().map(|e| e.as_ref().parse()).collect()
+    }
+
+    /// The allow-list.
+    pub fn allow_list(&self) -> &[IpNet] {
+        &self.allow
+    }
+
+    /// Whether `ip` is on the allow-list (directly or IPv4-mapped).
+    pub fn is_allowed(&self, ip: IpAddr) -> bool {
+        let mapped = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4),
+            IpAddr::V4(_) => None,
+        };
+        self.allow
+            .iter()
+            .any(|net| net.contains(ip) || mapped.is_some_and(|v4| net.contains(v4)))
+    }
+
+    /// `Ok` when `ip` may be relayed to.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Denied> {
+        if self.is_allowed(ip) {
+            return Ok(());
+        }
+        match deny_reason(ip) {
+            Some(denied) => Err(denied),
+            None => Ok(()),
+        }
+    }
+}

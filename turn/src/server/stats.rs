@@ -1,0 +1,51 @@
+//! Counters and gauges for `/metrics` and for tests that prove state stays
+//! bounded.
+
+/// A snapshot of the core's state and counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Live allocations.
+    pub allocations: usize,
+    /// Active permissions over all allocations.
+    pub permissions: usize,
+    /// Active channels over all allocations.
+    pub channels: usize,
+    /// Users holding at least one allocation.
+    pub users: usize,
+    /// Entries in the timer heap (bounded by a small multiple of allocations).
+    pub timer_entries: usize,
+    /// Allocations created since start.
+    pub allocations_created: u64,
+    /// Allocations gone since start (expired, refreshed to 0, closed).
+    pub allocations_deleted: u64,
+    /// Requests refused for bad credentials: a 401 or 400 to a request that
+    /// carried MESSAGE-INTEGRITY (not the first challenge, not 438).
+    pub auth_failures: u64,
+    /// CreatePermission/ChannelBind refused because of the peer filter.
+    pub denied_peers: u64,
+    /// Datagrams dropped as unparseable.
+    pub malformed: u64,
+    /// Packets relayed client → peer.
+    pub packets_to_peers: u64,
+    /// Payload bytes relayed client → peer.
+    pub bytes_to_peers: u64,
+    /// Packets relayed peer → client.
+    pub packets_to_clients: u64,
+    /// Payload bytes relayed peer → client.
+    pub bytes_to_clients: u64,
+}
+
+/// The counting part of [`Stats`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub allocations_created: u64,
+    pub allocations_deleted: u64,
+    pub auth_failures: u64,
+    pub denied_peers: u64,
+    pub malformed: u64,
+    pub packets_to_peers: u64,
+    pub bytes_to_peers: u64,
+    pub packets_to_clients: u64,
+    pub bytes_to_clients: u64,
+}
