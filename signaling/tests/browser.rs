@@ -224,6 +224,11 @@ async fn browser_four_participants_get_three_distinct_videos_and_survive_a_leave
         }
     }
 
+    // For people checking the UI: SAMTALE_SCREENSHOT=/tmp/call.png.
+    if let Ok(path) = std::env::var("SAMTALE_SCREENSHOT") {
+        std::fs::write(path, pages[0].screenshot_png().await.unwrap()).unwrap();
+    }
+
     // P3 leaves; the others see it go and keep receiving each other.
     pages[3].eval("window.samtale.leave()").await.unwrap();
     let gone = &ids[3];
