@@ -157,6 +157,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let router = app::router(state.clone());
     let server = match (&config.tls_cert, &config.tls_key) {
         (Some(cert), Some(key)) => {
+            // Other crates in one build may enable a second rustls provider;
+            // say which one to use instead of letting rustls guess.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
                 .context("loading TLS certificate and key")?;

@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+pub mod driver;
 pub mod peer_filter;
 pub mod saslprep;
 pub mod server;

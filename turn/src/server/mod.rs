@@ -78,6 +78,7 @@ pub struct TurnServer<A: RelayAllocator> {
     unix_at_epoch: u64,
     scratch: Vec<u8>,
     counters: Counters,
+    draining: bool,
 }
 
 impl<A: RelayAllocator> TurnServer<A> {
@@ -109,6 +110,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             unix_at_epoch: unix_now,
             scratch: Vec::with_capacity(2048),
             counters: Counters::default(),
+            draining: false,
         })
     }
 
@@ -117,6 +119,28 @@ impl<A: RelayAllocator> TurnServer<A> {
     pub fn with_nonce_secret(mut self, secret: [u8; 32]) -> Self {
         self.nonces = NonceIssuer::new(secret, self.config.nonce_lifetime);
         self
+    }
+
+    /// Refuses new allocations (508) while existing ones run out: the
+    /// graceful shutdown of a node.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// Replaces the configuration (SIGHUP): credentials, quotas, lifetimes
+    /// and the peer filter change; allocations stay.
+    pub fn reconfigure(&mut self, config: TurnConfig) -> Result<(), ConfigError> {
+        config.validate()?;
+        let credentials =
+            CredentialStore::new(&config.realm, &config.static_users, &config.rest_secrets)
+                .map_err(|source| ConfigError::BadPassword {
+                    username: String::new(),
+                    source,
+                })?;
+        self.credentials = credentials;
+        self.filter = PeerFilter::new(config.allowed_peers.clone());
+        self.config = config;
+        Ok(())
     }
 
     /// The configuration in force.

@@ -104,6 +104,11 @@ impl<A: RelayAllocator> TurnServer<A> {
             Ok(_) => None,
             Err(_) => return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]),
         };
+        if self.draining {
+            // Shutting down: existing allocations live out their lifetime,
+            // new ones go to another node.
+            return self.reply_error(buf, info, key, code::INSUFFICIENT_CAPACITY, &[]);
+        }
         if self.table.user_count(&auth.quota_user) >= self.config.max_allocations_per_user
             || self.table.len() >= self.config.max_allocations_total
         {
