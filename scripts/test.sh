@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 # Build outside the clone so CI runs on the same machine reuse the cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/samtale-target}"
 export CARGO_TERM_COLOR=never
+# The messaging store tests run a throwaway PostgreSQL (initdb/pg_ctl ship
+# with this machine kind); they must not skip silently.
+export SAMTALE_REQUIRE_PG=1
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v vpxenc >/dev/null 2>&1 || need+=(vpx-tools)
 command -v opusenc >/dev/null 2>&1 || need+=(opus-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -104,6 +104,10 @@ pub struct TurnConfig {
     /// Peer addresses/ranges allowed although the deny-list refuses them
     /// (e.g. the SFU's private address). Default empty.
     pub allowed_peers: Vec<IpNet>,
+    /// Exact peer transport addresses allowed despite the deny-list: their
+    /// IP gets permissions but only these ports are relayed (the all-in-one
+    /// samtale lists its SFU's media sockets here). Default none.
+    pub allowed_peer_addrs: Vec<std::net::SocketAddr>,
     /// Users with fixed passwords. Default none.
     pub static_users: Vec<StaticUser>,
     /// TURN REST API shared secrets (coturn's `static-auth-secret`); all are
@@ -138,6 +142,7 @@ impl Default for TurnConfig {
             max_channels_per_allocation: 32,
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),
+            allowed_peer_addrs: Vec::new(),
             static_users: Vec::new(),
             rest_secrets: Vec::new(),
             software: None,

@@ -19,6 +19,8 @@ pub mod auth;
 pub mod codec;
 pub mod config;
 pub mod driver;
+pub mod file_config;
+pub mod ops;
 pub mod peer_filter;
 pub mod saslprep;
 pub mod server;

@@ -1,1 +1,137 @@
-fn main() {}
+//! `samtale-turn`: the EU TURN/STUN server as its own process.
+//!
+//! SIGHUP reloads the config file and the TLS certificate without dropping
+//! allocations; SIGTERM drains (new allocations refused, existing ones run
+//! out, bounded by `drain_seconds`).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::Parser;
+use samtale_turn::driver::{self, Control, Listeners, TlsSettings};
+use samtale_turn::file_config::FileConfig;
+use tokio::net::{TcpListener, UdpSocket};
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+/// samtale-turn: TURN/STUN for WebRTC (RFC 8656/8489) with safe defaults.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// TOML config file (every key optional; see samtale-turn.example.toml).
+    #[arg(long, env = "SAMTALE_TURN_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn load(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
+    Ok(match path {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let file = load(args.config.as_ref())?;
+    let config = file.turn_config()?;
+    let udp = UdpSocket::bind(file.listen_udp)
+        .await
+        .with_context(|| format!("binding UDP {}", file.listen_udp))?;
+    let tcp_addr = file.listen_tcp.unwrap_or(file.listen_udp);
+    let tcp = Some(
+        TcpListener::bind(tcp_addr)
+            .await
+            .with_context(|| format!("binding TCP {tcp_addr}"))?,
+    );
+    let tls_settings = match (&file.tls_cert, &file.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsSettings::new(cert.clone(), key.clone())?),
+        _ => None,
+    };
+    let tls = match &tls_settings {
+        Some(settings) => {
+            let addr = file
+                .listen_tls
+                .unwrap_or(std::net::SocketAddr::new(file.listen_udp.ip(), 5349));
+            Some((
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding TLS {addr}"))?,
+                settings.clone(),
+            ))
+        }
+        None => None,
+    };
+    let region = config.region.clone();
+    let handle = driver::spawn(config, Listeners { udp, tcp, tls }, file.relay_ip())?;
+    let (draining_tx, draining_rx) = tokio::sync::watch::channel(false);
+    let metrics_addr = match file.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding metrics {addr}"))?;
+            let local = listener.local_addr().ok();
+            tokio::spawn(samtale_turn::ops::serve(
+                listener,
+                handle.stats.clone(),
+                region.clone(),
+                draining_rx,
+            ));
+            local
+        }
+        None => None,
+    };
+    println!(
+        "samtale-turn listening: udp {} tcp {:?} tls {:?} relay ip {} region {region}; metrics {}",
+        handle.udp_addr,
+        handle.tcp_addr,
+        handle.tls_addr,
+        file.relay_ip(),
+        samtale_turn::ops::describe(metrics_addr)
+    );
+    run_signals(args.config, file, handle, tls_settings, draining_tx).await
+}
+
+async fn run_signals(
+    path: Option<PathBuf>,
+    file: FileConfig,
+    handle: driver::TurnHandle,
+    tls: Option<TlsSettings>,
+    draining: tokio::sync::watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut stopped = handle.stopped.clone();
+    let drain_bound = Arc::new(Mutex::new(file.drain()));
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading configuration and TLS certificate");
+                match load(path.as_ref()).and_then(|f| Ok(f.turn_config()?)) {
+                    Ok(config) => { let _ = handle.control.send(Control::Reconfigure(Box::new(config))).await; }
+                    Err(e) => warn!(error = %e, "config not reloaded"),
+                }
+                if let Some(tls) = &tls && let Err(e) = tls.reload() {
+                    warn!(error = %e, "TLS certificate not reloaded");
+                }
+            }
+            _ = term.recv() => {
+                info!("SIGTERM: draining");
+                let _ = draining.send(true);
+                let _ = handle.control.send(Control::Drain).await;
+                let bound = drain_bound.lock().map(|d| *d).unwrap_or_default();
+                let _ = tokio::time::timeout(bound, stopped.wait_for(|s| *s)).await;
+                return Ok(());
+            }
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = stopped.changed() => return Ok(()),
+        }
+    }
+}

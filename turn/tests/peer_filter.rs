@@ -104,3 +104,29 @@ fn deny_reason_is_pure() {
     assert_eq!(deny_reason("8.8.8.8".parse().unwrap()), None);
     assert!(deny_reason("127.0.0.1".parse().unwrap()).is_some());
 }
+
+#[test]
+fn exact_exceptions_allow_one_port_only() {
+    let sfu: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+    let filter = PeerFilter::new(Vec::new()).with_exact(vec![sfu]);
+    // The IP may get a permission (permissions are per IP) …
+    assert_eq!(filter.check("127.0.0.1".parse().unwrap()), Ok(()));
+    // … but only the listed port is relayed.
+    assert_eq!(filter.check_addr(sfu), Ok(()));
+    assert!(
+        filter
+            .check_addr("127.0.0.1:8080".parse().unwrap())
+            .is_err()
+    );
+    assert!(
+        filter
+            .check_addr("127.0.0.2:5000".parse().unwrap())
+            .is_err()
+    );
+    assert!(filter.check("127.0.0.2".parse().unwrap()).is_err());
+    // Public peers are unaffected.
+    assert_eq!(
+        filter.check_addr("193.0.14.129:3478".parse().unwrap()),
+        Ok(())
+    );
+}

@@ -301,7 +301,7 @@ fn unknown_comprehension_required_attributes_get_420_after_authentication() {
         &[
             Attribute::RequestedTransport(17),
             Attribute::Other {
-                attr_type: attr_type::EVEN_PORT,
+                attr_type: attr_type::RESERVATION_TOKEN,
                 value: &[0x80],
             },
             Attribute::Other {
@@ -314,7 +314,9 @@ fn unknown_comprehension_required_attributes_get_420_after_authentication() {
     assert!(resp.msg().verify_integrity(&client.key()));
     assert_eq!(
         resp.msg().decode(attr_type::UNKNOWN_ATTRIBUTES).unwrap(),
-        Some(Attribute::UnknownAttributes(vec![attr_type::EVEN_PORT]))
+        Some(Attribute::UnknownAttributes(vec![
+            attr_type::RESERVATION_TOKEN
+        ]))
     );
     assert_eq!(server.stats(t0).allocations, 0);
 }

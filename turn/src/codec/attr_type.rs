@@ -27,7 +27,9 @@ pub const NONCE: u16 = 0x0015;
 pub const XOR_RELAYED_ADDRESS: u16 = 0x0016;
 /// REQUESTED-ADDRESS-FAMILY (RFC 8656 / RFC 6156).
 pub const REQUESTED_ADDRESS_FAMILY: u16 = 0x0017;
-/// EVEN-PORT (RFC 8656); not supported, so a request carrying it gets 420.
+/// EVEN-PORT (RFC 8656). Understood: the driver hands out even relay ports
+/// only, so the request is always satisfied; the R bit (reserve the next
+/// port) is not honoured and no RESERVATION-TOKEN is returned.
 pub const EVEN_PORT: u16 = 0x0018;
 /// REQUESTED-TRANSPORT (RFC 8656).
 pub const REQUESTED_TRANSPORT: u16 = 0x0019;
@@ -76,6 +78,7 @@ pub const fn is_understood(attr_type: u16) -> bool {
             | XOR_RELAYED_ADDRESS
             | REQUESTED_ADDRESS_FAMILY
             | REQUESTED_TRANSPORT
+            | EVEN_PORT
             | DONT_FRAGMENT
             | MESSAGE_INTEGRITY_SHA256
             | XOR_MAPPED_ADDRESS

@@ -325,8 +325,8 @@ mod tests {
             TransactionId([1; 12]),
         );
         b.add(&Attribute::Other {
-            attr_type: t::EVEN_PORT,
-            value: &[0x80],
+            attr_type: t::RESERVATION_TOKEN,
+            value: &[0; 8],
         });
         b.add(&Attribute::Other {
             attr_type: 0x7777,
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!(
             msg.check_comprehension(),
             Err(DecodeError::UnknownComprehensionRequired {
-                types: vec![t::EVEN_PORT, 0x7777]
+                types: vec![t::RESERVATION_TOKEN, 0x7777]
             })
         );
     }

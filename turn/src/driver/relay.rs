@@ -40,7 +40,7 @@ impl std::fmt::Debug for SocketRelays {
 impl SocketRelays {
     pub(super) fn new(ip: IpAddr, ports: RangeInclusive<u16>, events: mpsc::Sender<Event>) -> Self {
         SocketRelays {
-            next: *ports.start(),
+            next: even_at_or_after(*ports.start()),
             ip,
             ports,
             sockets: Arc::default(),
@@ -53,26 +53,28 @@ impl SocketRelays {
         self.sockets.clone()
     }
 
+    /// Binds the next free even port of the range (relay ports are always
+    /// even, which satisfies EVEN-PORT requests, RFC 8656 §14.6).
     fn bind_next(&mut self) -> Option<(SocketAddr, UdpSocket)> {
-        let span = u32::from(*self.ports.end()) - u32::from(*self.ports.start()) + 1;
-        for _ in 0..span.min(65_536) {
+        let (start, end) = (even_at_or_after(*self.ports.start()), *self.ports.end());
+        let span = (u32::from(end).saturating_sub(u32::from(start))) / 2 + 1;
+        for _ in 0..span.min(32_768) {
             let port = self.next;
-            self.next = if port >= *self.ports.end() {
-                *self.ports.start()
-            } else {
-                port + 1
+            self.next = match port.checked_add(2) {
+                Some(n) if n <= end => n,
+                _ => start,
             };
-            let Ok(std_socket) = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)) else {
-                continue;
-            };
-            if std_socket.set_nonblocking(true).is_err() {
+            if port > end {
                 continue;
             }
-            if let (Ok(socket), Ok(addr)) = (
-                UdpSocket::from_std(std_socket.try_clone().ok()?),
-                std_socket.local_addr(),
-            ) {
-                return Some((addr, socket));
+            let bound = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)).and_then(|s| {
+                s.set_nonblocking(true)?;
+                let addr = s.local_addr()?;
+                Ok((addr, UdpSocket::from_std(s)?))
+            });
+            match bound {
+                Ok(pair) => return Some(pair),
+                Err(e) => tracing::debug!(port, error = %e, "relay port unavailable"),
             }
         }
         None
@@ -127,5 +129,13 @@ impl RelayAllocator for SocketRelays {
         if let Ok(mut map) = self.sockets.lock() {
             map.remove(&relay);
         }
+    }
+}
+
+fn even_at_or_after(port: u16) -> u16 {
+    if port.is_multiple_of(2) {
+        port
+    } else {
+        port.saturating_add(1)
     }
 }

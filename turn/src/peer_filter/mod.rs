@@ -11,7 +11,7 @@
 mod cidr;
 mod ranges;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub use cidr::{CidrError, IpNet};
 pub use ranges::{Denied, DenyReason, Ipv4Embedding, deny_reason, embedded_ipv4};
@@ -20,12 +20,45 @@ pub use ranges::{Denied, DenyReason, Ipv4Embedding, deny_reason, embedded_ipv4};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerFilter {
     allow: Vec<IpNet>,
+    /// Exact transport addresses allowed despite the deny-list (the
+    /// all-in-one samtale allows its own SFU's media port and nothing else
+    /// on loopback).
+    exact: Vec<SocketAddr>,
 }
 
 impl PeerFilter {
     /// A filter that allows exactly `allow` among the denied ranges.
     pub fn new(allow: Vec<IpNet>) -> Self {
-        Self { allow }
+        Self {
+            allow,
+            exact: Vec::new(),
+        }
+    }
+
+    /// Adds exact `ip:port` exceptions: their IP may get permissions, but
+    /// only those ports are relayed to or from (see [`Self::check_addr`]).
+    pub fn with_exact(mut self, exact: Vec<SocketAddr>) -> Self {
+        self.exact = exact;
+        self
+    }
+
+    /// Whether a peer transport address may be relayed to or from: like
+    /// [`Self::check`], except that an IP allowed only by an exact
+    /// exception is allowed on its listed ports only.
+    pub fn check_addr(&self, addr: SocketAddr) -> Result<(), Denied> {
+        let ip = addr.ip().to_canonical();
+        if self.is_allowed(addr.ip())
+            || self
+                .exact
+                .iter()
+                .any(|e| e.ip() == ip && e.port() == addr.port())
+        {
+            return Ok(());
+        }
+        match deny_reason(addr.ip()) {
+            Some(denied) => Err(denied),
+            None => Ok(()),
+        }
     }
 
     /// Parses allow-list entries such as "10.0.0.5", "10.1.0.0/16", "fd00::/8".
@@ -51,7 +84,7 @@ impl PeerFilter {
 
     /// `Ok` when `ip` may be relayed to.
     pub fn check(&self, ip: IpAddr) -> Result<(), Denied> {
-        if self.is_allowed(ip) {
+        if self.is_allowed(ip) || self.exact.iter().any(|e| e.ip() == ip.to_canonical()) {
             return Ok(());
         }
         match deny_reason(ip) {

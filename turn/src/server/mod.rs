@@ -101,7 +101,8 @@ impl<A: RelayAllocator> TurnServer<A> {
                 })?;
         Ok(Self {
             nonces: NonceIssuer::random(config.nonce_lifetime),
-            filter: PeerFilter::new(config.allowed_peers.clone()),
+            filter: PeerFilter::new(config.allowed_peers.clone())
+                .with_exact(config.allowed_peer_addrs.clone()),
             credentials,
             config,
             allocator,
@@ -138,7 +139,8 @@ impl<A: RelayAllocator> TurnServer<A> {
                     source,
                 })?;
         self.credentials = credentials;
-        self.filter = PeerFilter::new(config.allowed_peers.clone());
+        self.filter = PeerFilter::new(config.allowed_peers.clone())
+            .with_exact(config.allowed_peer_addrs.clone());
         self.config = config;
         Ok(())
     }

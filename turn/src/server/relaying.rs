@@ -35,6 +35,10 @@ impl<A: RelayAllocator> TurnServer<A> {
         {
             return None;
         }
+        if self.filter.check_addr(peer).is_err() {
+            self.counters.denied_peers += 1;
+            return None;
+        }
         let start = data.offset + 4;
         let relay = allocation.relay;
         self.counters.packets_to_peers += 1;
@@ -83,6 +87,10 @@ impl<A: RelayAllocator> TurnServer<A> {
         let id = self.table.id_by_relay(&relay)?;
         let allocation = self.table.get(id)?;
         if !allocation.is_alive(now) || !allocation.has_permission(peer.ip(), now) {
+            return None;
+        }
+        if self.filter.check_addr(peer).is_err() {
+            self.counters.denied_peers += 1;
             return None;
         }
         let tuple = allocation.five_tuple;

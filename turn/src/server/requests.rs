@@ -272,7 +272,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         if AddressFamily::of(&peer.ip()) != AddressFamily::of(&allocation.relay.ip()) {
             return self.reply_error(buf, info, key, code::PEER_ADDRESS_FAMILY_MISMATCH, &[]);
         }
-        if self.filter.check(peer.ip()).is_err() {
+        if self.filter.check_addr(peer).is_err() {
             self.counters.denied_peers += 1;
             return self.reply_error(buf, info, key, code::FORBIDDEN, &[]);
         }

@@ -1,0 +1,329 @@
+//! A real, independent TURN client: coturn's `turnutils_uclient` relays
+//! through samtale-turn to coturn's `turnutils_peer` (both from the Debian
+//! `coturn` package, installed by the test command; coturn's own server is
+//! never started). uclient's exit code says nothing, so its report is parsed.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use samtale_turn::auth::Secret;
+use samtale_turn::config::TurnConfig;
+use samtale_turn::driver::{self, Listeners, TlsSettings, TurnHandle};
+use samtale_turn::peer_filter::PeerFilter;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::process::{Child, Command};
+
+const SECRET: &str = "north-secret";
+
+struct Turn {
+    handle: TurnHandle,
+    port: u16,
+}
+
+async fn bind_pair() -> (UdpSocket, TcpListener) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if let Ok(tcp) = TcpListener::bind(("127.0.0.1", port)).await {
+            return (udp, tcp);
+        }
+    }
+    panic!("no free UDP+TCP port pair");
+}
+
+fn config(allow_loopback: bool) -> TurnConfig {
+    TurnConfig {
+        rest_secrets: vec![Secret::new(SECRET)],
+        allowed_peers: if allow_loopback {
+            PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap()
+        } else {
+            Vec::new()
+        },
+        max_allocations_per_user: 100,
+        relay_ports: 41000..=44999,
+        ..TurnConfig::default()
+    }
+}
+
+async fn start(config: TurnConfig, tls: bool) -> Turn {
+    let (udp, tcp) = bind_pair().await;
+    let port = udp.local_addr().unwrap().port();
+    let (tcp, tls_listener, port) = if tls {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tls_port = listener.local_addr().unwrap().port();
+        let (cert, key) = certificate();
+        (
+            None,
+            Some((listener, TlsSettings::new(cert, key).unwrap())),
+            tls_port,
+        )
+    } else {
+        (Some(tcp), None, port)
+    };
+    let listeners = Listeners {
+        udp,
+        tcp,
+        tls: tls_listener,
+    };
+    let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    Turn { handle, port }
+}
+
+fn certificate() -> (PathBuf, PathBuf) {
+    let n: u64 = rand::random();
+    let dir = std::env::temp_dir().join(format!("samtale-turn-tls-{n:x}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (run ./scripts/test.sh)")
+        .success();
+    assert!(ok);
+    (cert, key)
+}
+
+/// `turnutils_peer` echoing on a free loopback port.
+fn peer() -> (Child, u16) {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("turnutils_peer")
+        .args(["-L", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("turnutils_peer (apt-get install coturn; run ./scripts/test.sh)");
+    (child, port)
+}
+
+#[derive(Debug)]
+struct Report {
+    sent: u64,
+    received: u64,
+    lost: Option<u64>,
+    text: String,
+}
+
+fn number_after(text: &str, key: &str) -> Option<u64> {
+    let rest = &text[text.rfind(key)? + key.len()..];
+    rest.chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+async fn uclient(turn: &Turn, peer_port: u16, extra: &[&str]) -> Report {
+    let mut cmd = Command::new("turnutils_uclient");
+    cmd.args([
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer_port.to_string(),
+        "-p",
+        &turn.port.to_string(),
+    ])
+    .args(extra)
+    .arg("127.0.0.1")
+    .stdin(Stdio::null())
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("uclient hung")
+        .expect("turnutils_uclient");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Report {
+        sent: number_after(&text, "tot_send_msgs=").unwrap_or(0),
+        received: number_after(&text, "tot_recv_msgs=").unwrap_or(0),
+        lost: number_after(&text, "Total lost packets "),
+        text,
+    }
+}
+
+fn assert_clean(r: &Report, expected: u64) {
+    assert_eq!(
+        (r.sent, r.received, r.lost),
+        (expected, expected, Some(0)),
+        "{}",
+        r.text
+    );
+}
+
+const LOAD: [&str; 7] = ["-m", "5", "-n", "200", "-l", "200", "-c"];
+
+#[tokio::test]
+async fn uclient_relays_over_udp_with_channel_data() {
+    let turn = start(config(true), false).await;
+    let (_peer, port) = peer();
+    let r = uclient(&turn, port, &[&LOAD[..], &["-W", SECRET]].concat()).await;
+    assert_clean(&r, 1000);
+    let stats = turn.handle.stats.clone();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // stats publish every second
+    let s = stats.lock().unwrap().clone();
+    assert!(
+        s.packets_to_peers >= 1000 && s.packets_to_clients >= 1000,
+        "{s:?}"
+    );
+}
+
+#[tokio::test]
+async fn uclient_relays_over_udp_with_send_indications() {
+    let turn = start(config(true), false).await;
+    let (_peer, port) = peer();
+    let r = uclient(&turn, port, &[&LOAD[..], &["-s", "-W", SECRET]].concat()).await;
+    assert_clean(&r, 1000);
+}
+
+#[tokio::test]
+async fn uclient_relays_over_tcp() {
+    let turn = start(config(true), false).await;
+    let (_peer, port) = peer();
+    let r = uclient(&turn, port, &[&LOAD[..], &["-t", "-W", SECRET]].concat()).await;
+    assert_clean(&r, 1000);
+}
+
+#[tokio::test]
+async fn uclient_relays_over_tls() {
+    let turn = start(config(true), true).await;
+    let (_peer, port) = peer();
+    let r = uclient(
+        &turn,
+        port,
+        &[&LOAD[..], &["-t", "-S", "-W", SECRET]].concat(),
+    )
+    .await;
+    assert_clean(&r, 1000);
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused() {
+    let turn = start(config(true), false).await;
+    let (_peer, port) = peer();
+    let r = uclient(
+        &turn,
+        port,
+        &[
+            "-m",
+            "1",
+            "-n",
+            "10",
+            "-l",
+            "200",
+            "-c",
+            "-W",
+            "not-the-secret",
+        ],
+    )
+    .await;
+    assert_eq!(r.received, 0, "{}", r.text);
+    assert!(
+        r.text.contains("Cannot complete Allocation") || r.text.contains("401"),
+        "{}",
+        r.text
+    );
+}
+
+#[tokio::test]
+async fn expired_rest_credentials_are_refused() {
+    let turn = start(config(true), false).await;
+    let (_peer, port) = peer();
+    // Valid signature, expiry in 1970.
+    let creds = samtale_turn::mint_rest_credentials(
+        SECRET.as_bytes(),
+        "ada",
+        Duration::from_secs(60),
+        1000,
+    );
+    let r = uclient(
+        &turn,
+        port,
+        &[
+            "-m",
+            "1",
+            "-n",
+            "10",
+            "-l",
+            "200",
+            "-c",
+            "-u",
+            &creds.username,
+            "-w",
+            &creds.password,
+        ],
+    )
+    .await;
+    assert_eq!(r.received, 0, "{}", r.text);
+    // The same user with fresh credentials gets through.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fresh = samtale_turn::mint_rest_credentials(
+        SECRET.as_bytes(),
+        "ada",
+        Duration::from_secs(600),
+        now,
+    );
+    let r = uclient(
+        &turn,
+        port,
+        &[
+            "-m",
+            "1",
+            "-n",
+            "20",
+            "-l",
+            "200",
+            "-c",
+            "-u",
+            &fresh.username,
+            "-w",
+            &fresh.password,
+        ],
+    )
+    .await;
+    assert_clean(&r, 20);
+}
+
+#[tokio::test]
+async fn default_settings_refuse_the_loopback_peer() {
+    let turn = start(config(false), false).await;
+    let (_peer, port) = peer();
+    let r = uclient(
+        &turn,
+        port,
+        &["-m", "1", "-n", "10", "-l", "200", "-c", "-W", SECRET],
+    )
+    .await;
+    assert_eq!(r.received, 0, "{}", r.text);
+    assert!(r.text.contains("403"), "{}", r.text);
+}
