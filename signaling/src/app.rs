@@ -45,6 +45,12 @@ pub struct AppState {
     pub sfu: SfuHandle,
     /// Joined participants.
     pub hub: Hub,
+    /// TURN credentials and nodes for ICE-servers lists.
+    pub turn: Option<crate::ice::TurnInfo>,
+    /// The embedded TURN server's statistics.
+    pub turn_stats: Option<std::sync::Arc<std::sync::Mutex<samtale_turn::server::Stats>>>,
+    /// The embedded TURN server's UDP address.
+    pub turn_addr: Option<std::net::SocketAddr>,
     /// Counters.
     pub metrics: SignalingMetrics,
     /// Flips to true when the server shuts down.

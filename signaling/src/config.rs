@@ -33,6 +33,17 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
+/// A TURN node run elsewhere (the `samtale-turn` binary) that shares
+/// `turn_secret`; clients get credentials for the nodes of their region.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TurnNode {
+    /// `turn:`/`turns:` URLs of the node.
+    pub urls: Vec<String>,
+    /// Region label, e.g. `eu-north-1`.
+    pub region: String,
+}
+
 /// Everything the `samtale` process needs. See `samtale.example.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -64,6 +75,23 @@ pub struct Config {
     pub max_participants: usize,
     /// ICE servers handed to clients. Default none (the SFU is reachable directly).
     pub ice_servers: Vec<IceServer>,
+    /// Run a TURN server inside samtale (UDP and TCP on `turn_listen`).
+    /// It relays only to this process's own SFU. Default on.
+    pub turn_embedded: bool,
+    /// Address of the embedded TURN server. Default `127.0.0.1:0` (any free
+    /// port; the URL handed to clients names the bound one).
+    pub turn_listen: SocketAddr,
+    /// Address announced in the embedded server's URLs and relayed
+    /// addresses (public IP). Default: the bound address.
+    pub turn_announce_ip: Option<IpAddr>,
+    /// TURN REST-API shared secret (coturn `use-auth-secret`), also used by
+    /// `turn_servers`. Default: generated and kept in the data directory.
+    pub turn_secret: Option<String>,
+    /// Lifetime of the TURN credentials handed to clients. Default 6 h.
+    #[serde(with = "seconds")]
+    pub turn_credential_ttl: Duration,
+    /// TURN nodes run elsewhere, picked by the client's region hint.
+    pub turn_servers: Vec<TurnNode>,
     /// TLS certificate chain (PEM). With `tls_key`, serve HTTPS/WSS.
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
@@ -93,6 +121,12 @@ impl Default for Config {
             room_token_ttl: Duration::from_secs(24 * 3600),
             max_participants: 32,
             ice_servers: Vec::new(),
+            turn_embedded: true,
+            turn_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            turn_announce_ip: None,
+            turn_secret: None,
+            turn_credential_ttl: Duration::from_secs(6 * 3600),
+            turn_servers: Vec::new(),
             tls_cert: None,
             tls_key: None,
             max_message_bytes: 64 * 1024,

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod config;
 pub mod hub;
+pub mod ice;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
@@ -91,6 +92,61 @@ fn load_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(secret.to_vec())
 }
 
+fn load_turn_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &config.turn_secret {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("turn-secret");
+    if let Ok(existing) = std::fs::read_to_string(&path)
+        && existing.trim().len() >= 32
+    {
+        return Ok(existing.trim().as_bytes().to_vec());
+    }
+    use base64::Engine;
+    let bytes: [u8; 32] = rand::random();
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+/// Starts the embedded TURN server; it may relay to the SFU's media
+/// sockets and nothing else on private or loopback addresses.
+async fn start_turn(
+    config: &Config,
+    secret: &[u8],
+    sfu_addrs: Vec<SocketAddr>,
+) -> anyhow::Result<(samtale_turn::driver::TurnHandle, Vec<String>)> {
+    use samtale_turn::auth::Secret;
+    let udp = tokio::net::UdpSocket::bind(config.turn_listen)
+        .await
+        .with_context(|| format!("binding TURN {}", config.turn_listen))?;
+    let bound = udp.local_addr()?;
+    let tcp = tokio::net::TcpListener::bind(bound).await.ok();
+    let announce_ip = config.turn_announce_ip.unwrap_or(bound.ip());
+    let turn_config = samtale_turn::config::TurnConfig {
+        rest_secrets: vec![Secret::new(String::from_utf8_lossy(secret).into_owned())],
+        allowed_peer_addrs: sfu_addrs,
+        external_ipv4: match config.turn_announce_ip {
+            Some(std::net::IpAddr::V4(v4)) => Some(v4),
+            _ => None,
+        },
+        ..samtale_turn::config::TurnConfig::default()
+    };
+    let has_tcp = tcp.is_some();
+    let listeners = samtale_turn::driver::Listeners {
+        udp,
+        tcp,
+        tls: None,
+    };
+    let handle = samtale_turn::driver::spawn(turn_config, listeners, bound.ip())?;
+    let host = SocketAddr::new(announce_ip, bound.port());
+    let mut urls = vec![format!("turn:{host}?transport=udp")];
+    if has_tcp {
+        urls.push(format!("turn:{host}?transport=tcp"));
+    }
+    Ok((handle, urls))
+}
+
 /// Starts signaling and the SFU.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
@@ -121,8 +177,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         max_participants_per_room: config.max_participants,
         ..SfuConfig::default()
     };
+    let mut sfu_addrs = vec![udp_local];
+    sfu_addrs.extend(sfu_config.announce_addrs.iter().copied());
     let (sfu, mut sfu_events) = samtale_sfu::driver::spawn_with_tcp(sfu_config, udp, tcp)?;
     let media_addr = sfu.media_addr();
+    let turn_secret = load_turn_secret(&config)?;
+    let (turn_handle, embedded_urls) = if config.turn_embedded {
+        let (h, urls) = start_turn(&config, &turn_secret, sfu_addrs).await?;
+        (Some(h), urls)
+    } else {
+        (None, Vec::new())
+    };
+    let turn_info =
+        (config.turn_embedded || !config.turn_servers.is_empty()).then(|| ice::TurnInfo {
+            secret: turn_secret.clone(),
+            embedded_urls,
+            nodes: config.turn_servers.clone(),
+            ttl: config.turn_credential_ttl,
+        });
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -143,6 +215,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         tokens: TokenSigner::new(secret),
         sfu,
         hub: Hub::default(),
+        turn: turn_info,
+        turn_stats: turn_handle.as_ref().map(|h| h.stats.clone()),
+        turn_addr: turn_handle.as_ref().map(|h| h.udp_addr),
         metrics: SignalingMetrics::default(),
         shutdown: shutdown_rx,
     });

@@ -109,5 +109,9 @@ pub fn render(state: &AppState) -> String {
         "Joins refused (bad token, full room).",
         &m.joins_refused,
     );
+    if let Some(stats) = &state.turn_stats {
+        let snapshot = stats.lock().map(|s| s.clone()).unwrap_or_default();
+        out.push_str(&samtale_turn::ops::render(&snapshot, "embedded"));
+    }
     out
 }

@@ -24,6 +24,9 @@ pub enum ClientMessage {
         /// Display name.
         #[serde(default)]
         name: String,
+        /// Region hint for TURN node choice, e.g. `eu-north-1`.
+        #[serde(default)]
+        region: Option<String>,
     },
     /// The client's offer.
     Offer {
@@ -215,7 +218,8 @@ mod tests {
             m,
             ClientMessage::Join {
                 token: "t".into(),
-                name: "Ada".into()
+                name: "Ada".into(),
+                region: None,
             }
         );
         let m: ClientMessage = serde_json::from_str(

@@ -107,8 +107,12 @@ async fn join(
             Ok(None) => return None,
             Ok(Some(m)) => m,
         };
-        let (token, name) = match message {
-            Ok(ClientMessage::Join { token, name }) => (token, name),
+        let (token, name, region) = match message {
+            Ok(ClientMessage::Join {
+                token,
+                name,
+                region,
+            }) => (token, name, region),
             Ok(ClientMessage::Ping) => {
                 send(sink, &ServerMessage::Pong).await;
                 continue;
@@ -170,7 +174,13 @@ async fn join(
             participant_id: id,
             room_id: room.to_string(),
             participants,
-            ice_servers: state.config.ice_servers.clone(),
+            ice_servers: crate::ice::ice_servers(
+                &state.config.ice_servers,
+                state.turn.as_ref(),
+                &id.to_string(),
+                region.as_deref(),
+                unix_now(),
+            ),
         };
         if !send(sink, &joined).await {
             return None;

@@ -466,3 +466,63 @@ async fn browser_joins_over_https_and_wss() {
     drop(browser);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_call_relayed_through_our_turn() {
+    let server = start(test_config("browserturn")).await;
+    let (room, token) = create_room(&server).await;
+    let browser = launch().await;
+    let a = open(
+        &browser,
+        &server,
+        &room,
+        &token,
+        "Ada",
+        "&fake=red&simulcast=0&relay=1",
+    )
+    .await;
+    let b = open(
+        &browser,
+        &server,
+        &room,
+        &token,
+        "Bo",
+        "&fake=blue&simulcast=0&relay=1",
+    )
+    .await;
+    let (ida, idb) = (my_id(&a).await, my_id(&b).await);
+    wait_video_flowing(&a, std::slice::from_ref(&idb)).await;
+    wait_video_flowing(&b, std::slice::from_ref(&ida)).await;
+    for page in [&a, &b] {
+        let pair = page
+            .wait_until(
+                "a selected candidate pair",
+                "(async () => (await window.samtale.stats()).selectedCandidatePairType)()",
+                WAIT,
+                |v| v["local"].is_string(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(pair["local"], "relay", "{pair}");
+    }
+    // The relayed packets went through the embedded TURN server (its
+    // statistics are published once a second: wait for them, bounded).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = http(server.http_addr, "GET", "/metrics", &[], "").await;
+        let relayed: u64 = metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("turn_relayed_packets_to_peers_total{region=\"embedded\"} ")
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if relayed > 100 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(browser);
+    server.shutdown().await;
+}
