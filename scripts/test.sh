@@ -32,6 +32,10 @@ done
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+# The QoE lab's live test starts the samtale binary.
+cargo build --quiet -p samtale --bin samtale
+export SAMTALE_BIN="$CARGO_TARGET_DIR/debug/samtale"
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
 else

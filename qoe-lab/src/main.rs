@@ -50,8 +50,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// PESQ (P.862 narrowband and P.862.2 wideband) of a degraded recording
-    /// against its reference: mono 16-bit WAVs at one rate (8, 16, 32 or 48 kHz).
+    /// PESQ (P.862 narrowband and P.862.2 wideband) and ViSQOL (v3.1 speech
+    /// mode) of a degraded recording against its reference: mono 16-bit
+    /// WAVs at one rate (8, 16, 32 or 48 kHz; ViSQOL needs 16 kHz or more).
     Score {
         /// The clean reference.
         reference: PathBuf,
@@ -64,6 +65,84 @@ enum Cmd {
     /// Runs speech through Opus, the network emulator, the jitter buffer and
     /// the decoder; writes the degraded WAV and prints its PESQ.
     Simulate(Box<SimulateArgs>),
+    /// Runs a scenario file (TOML matrix of codec × protection × loss ×
+    /// delay × jitter × seeds) and writes JSON, CSV, PNG plots and an HTML
+    /// report into --out.
+    Run {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Output directory (created if needed).
+        #[arg(long, default_value = "qoe-report")]
+        out: PathBuf,
+        /// Worker threads (0: one per core).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress lines.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// A live call: two bots through a samtale SFU with the impairment
+    /// proxy in the media path (the SFU announces the proxy's address);
+    /// the sender sends reference speech as Opus, the receiver's decoded
+    /// audio is scored.
+    Live(Box<LiveArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+struct LiveArgs {
+    /// The samtale binary to start (unless --server is given).
+    #[arg(long, default_value = "target/release/samtale")]
+    samtale: PathBuf,
+    /// Use a running samtale at this URL instead (it must have been started
+    /// with --announce-addr set to --proxy-listen, and --sfu-media as its
+    /// --media-listen).
+    #[arg(long, requires = "sfu_media")]
+    server: Option<String>,
+    /// The running samtale's real UDP media address.
+    #[arg(long)]
+    sfu_media: Option<std::net::SocketAddr>,
+    /// Where the proxy listens (the address samtale announces).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    proxy_listen: std::net::SocketAddr,
+    /// 48 kHz mono reference; default: the alsa-utils voices.
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Codec: `opus-<nb|mb|wb|swb|fb>-<kbps>k`.
+    #[arg(long, default_value = "opus-wb-24k")]
+    codec: String,
+    /// Opus in-band FEC (encoder and receiver).
+    #[arg(long)]
+    fec: bool,
+    /// Loss toward the SFU, percent (each media packet crosses it once).
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Mean burst length in packets (Gilbert model); 0 = random loss.
+    #[arg(long, default_value_t = 0.0)]
+    burst: f64,
+    /// One-way delay added toward the SFU, ms.
+    #[arg(long, default_value_t = 0)]
+    delay: u64,
+    /// Jitter toward the SFU (standard deviation), ms.
+    #[arg(long, default_value_t = 0)]
+    jitter: u64,
+    /// Proxy emulator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds recorded after the receiver first hears the sender.
+    #[arg(long, default_value_t = 12)]
+    seconds: u64,
+    /// Seconds of the recording scored.
+    #[arg(long, default_value_t = 8.0)]
+    score_seconds: f64,
+    /// Skip ViSQOL.
+    #[arg(long)]
+    no_visqol: bool,
+    /// Write reference.wav and received.wav (the scored segments) here.
+    #[arg(long)]
+    write_wavs: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -169,6 +248,13 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Cmd::Simulate(args) => simulate(&args)?,
+        Cmd::Run {
+            scenario,
+            out,
+            threads,
+            quiet,
+        } => run_scenario(&scenario, &out, threads, quiet)?,
+        Cmd::Live(args) => live(&args).await?,
     }
     Ok(())
 }
@@ -195,6 +281,145 @@ fn emodel(delay: f64, loss: f64, burst: f64, codec: &str, json: bool) -> anyhow:
     Ok(())
 }
 
+fn run_scenario(
+    path: &std::path::Path,
+    out: &std::path::Path,
+    threads: usize,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    use samtale_qoe_lab::{report, scenario::Scenario};
+    let scenario = Scenario::load(path)?;
+    let cells = scenario.cells().len();
+    if !quiet {
+        eprintln!(
+            "{}: {cells} cells × {} seeds = {} runs",
+            scenario.name,
+            scenario.seeds.len(),
+            cells * scenario.seeds.len()
+        );
+    }
+    let report = report::run(&scenario, out, threads, &mut |p| {
+        if quiet {
+            return;
+        }
+        let score = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+        let result = match (&p.run.scores, &p.run.error) {
+            (Some(s), _) => format!("WB-PESQ {} ViSQOL {}", score(s.pesq_wb), score(s.visqol)),
+            (None, Some(e)) => format!("unscored: {e}"),
+            (None, None) => String::new(),
+        };
+        eprintln!(
+            "[{:>width$}/{}] {} seed {}: loss {:.1} %, {result} ({:.1} s)",
+            p.done,
+            p.total,
+            p.cell.id,
+            p.run.seed,
+            p.run.loss_percent(),
+            p.took.as_secs_f64(),
+            width = p.total.to_string().len()
+        );
+    })?;
+    println!(
+        "wrote {} ({} cells, {} files) in {:.1} s",
+        out.join("report.html").display(),
+        report.cells.len(),
+        report.files.len(),
+        report.elapsed_seconds
+    );
+    Ok(())
+}
+
+async fn live(a: &LiveArgs) -> anyhow::Result<()> {
+    use samtale_qoe_lab::{audio, live, netem, pipeline, proxy};
+    let reference = match &a.reference {
+        Some(path) => audio::read_wav_at(path, pipeline::RATE)?,
+        None => audio::alsa_speech(audio::ALSA_VOICES)?,
+    };
+    pipeline::OpusCodec::parse(&a.codec)?;
+    let loss = if a.burst > 0.0 {
+        netem::LossModel::GilbertElliott(netem::GilbertElliott::from_loss_and_burst(
+            a.loss / 100.0,
+            a.burst,
+        )?)
+    } else {
+        netem::LossModel::Random { p: a.loss / 100.0 }
+    };
+    let config = proxy::ProxyConfig {
+        to_sfu: netem::NetemConfig {
+            seed: a.seed,
+            loss,
+            delay: std::time::Duration::from_millis(a.delay),
+            jitter: std::time::Duration::from_millis(a.jitter),
+            ..netem::NetemConfig::default()
+        },
+        to_client: netem::NetemConfig::default(),
+    };
+    let proxy = proxy::ImpairmentProxy::bind(a.proxy_listen, config).await?;
+    let (_server, url) = match (&a.server, a.sfu_media) {
+        (Some(url), Some(media)) => {
+            proxy.set_upstream(media);
+            (None, url.clone())
+        }
+        _ => {
+            let s = live::spawn_samtale(&a.samtale, proxy.local_addr()).await?;
+            proxy.set_upstream(s.media_addr);
+            let url = s.url.clone();
+            (Some(s), url)
+        }
+    };
+    let mut cfg = live::LiveConfig::new(url, reference);
+    cfg.codec = a.codec.clone();
+    cfg.fec = a.fec;
+    cfg.record = std::time::Duration::from_secs(a.seconds);
+    cfg.score_seconds = a.score_seconds;
+    cfg.visqol = !a.no_visqol;
+    let report = live::run(&cfg, &proxy).await;
+    proxy.stop().await;
+    let report = report?;
+    if let (Some(dir), Some((r, d))) = (&a.write_wavs, &report.segments) {
+        std::fs::create_dir_all(dir)?;
+        audio::write_wav(&dir.join("reference.wav"), r)?;
+        audio::write_wav(&dir.join("received.wav"), d)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let rx = &report.received;
+    println!(
+        "received  {} of {} packets: {:.2} % lost, {} FEC-recovered, {} concealed ({:.2} %), jitter {:.2} ms",
+        rx.received,
+        rx.expected,
+        100.0 * rx.loss(),
+        rx.fec_recovered,
+        rx.concealed,
+        100.0 * rx.concealment_ratio(),
+        rx.jitter_ms
+    );
+    let p = &report.proxy;
+    println!(
+        "proxy     to SFU {} in, {} out, {} dropped; to clients {} in, {} out, {} dropped; all bot traffic through the proxy: {}",
+        p.to_sfu.packets_in,
+        p.to_sfu.packets_out,
+        p.to_sfu.dropped,
+        p.to_client.packets_in,
+        p.to_client.packets_out,
+        p.to_client.dropped,
+        report.only_through_proxy
+    );
+    println!(
+        "bitrate   {:.1} kb/s Opus, {:.1} kb/s on the wire (IP/UDP/RTP, before SRTP)",
+        report.payload_bps / 1000.0,
+        report.wire_bps / 1000.0
+    );
+    match (&report.scores, &report.score_error) {
+        (Some(s), _) => print_scores(s),
+        (None, Some(e)) => println!("score     not scorable: {e}"),
+        _ => {}
+    }
+    Ok(())
+}
+
 fn print_scores(s: &samtale_qoe_lab::score::Scores) {
     println!(
         "PESQ NB   {:.3} MOS-LQO (raw {:.3})",
@@ -203,6 +428,11 @@ fn print_scores(s: &samtale_qoe_lab::score::Scores) {
     match s.pesq_wb {
         Some(wb) => println!("PESQ WB   {wb:.3} MOS-LQO"),
         None => println!("PESQ WB   n/a (8 kHz input)"),
+    }
+    match s.visqol {
+        Some(v) => println!("ViSQOL    {v:.3} MOS-LQO (v3.1 speech mode, 16 kHz)"),
+        None if s.pesq_wb.is_none() => println!("ViSQOL    n/a (8 kHz input)"),
+        None => println!("ViSQOL    not computed"),
     }
     println!(
         "delay     {:.1} ms, {:.2} s of speech scored",

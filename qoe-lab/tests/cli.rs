@@ -96,13 +96,16 @@ fn simulate_then_score_round_trip() {
     assert!(out.status.success(), "{}", stderr(&out));
     let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(s["pesq_wb"], sim["scores"]["pesq_wb"]);
+    assert_eq!(s["visqol"], sim["scores"]["visqol"]);
+    let v = s["visqol"].as_f64().unwrap();
+    assert!((1.0..=5.0).contains(&v), "{s}");
     let text = stdout(&qoe_lab(&[
         "score",
         reference.to_str().unwrap(),
         degraded.to_str().unwrap(),
     ]));
     assert!(
-        text.contains("PESQ NB") && text.contains("PESQ WB"),
+        text.contains("PESQ NB") && text.contains("PESQ WB") && text.contains("ViSQOL"),
         "{text}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -99,6 +99,10 @@ pub struct TurnConfig {
     pub max_permissions_per_allocation: usize,
     /// Channels per allocation (508 beyond). Default 32.
     pub max_channels_per_allocation: usize,
+    /// Relayed bytes per second per allocation, both directions together
+    /// (0 = no cap). Over the cap packets are dropped. Default 2.5 MB/s
+    /// (20 Mbit/s: a 32-person call's simulcast downlink fits).
+    pub max_bandwidth_per_allocation: u64,
     /// Channel numbers ChannelBind accepts. Default [`ChannelRange::Compatible`].
     pub channel_range: ChannelRange,
     /// Peer addresses/ranges allowed although the deny-list refuses them
@@ -140,6 +144,7 @@ impl Default for TurnConfig {
             max_allocations_total: 10_000,
             max_permissions_per_allocation: 32,
             max_channels_per_allocation: 32,
+            max_bandwidth_per_allocation: 2_500_000,
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),
             allowed_peer_addrs: Vec::new(),

@@ -52,6 +52,9 @@ pub struct FileConfig {
     pub max_allocations_total: usize,
     /// Permissions per allocation. Default 32.
     pub max_permissions_per_allocation: usize,
+    /// Relayed bytes per second per allocation, both directions (0 = no
+    /// cap). Default 2 500 000 (20 Mbit/s).
+    pub max_bandwidth_per_allocation: u64,
     /// Metrics and health endpoint (`/metrics`, `/healthz`). Default
     /// `127.0.0.1:9641`; `""` disables.
     pub metrics_listen: Option<SocketAddr>,
@@ -80,6 +83,7 @@ impl Default for FileConfig {
             max_allocations_per_user: t.max_allocations_per_user,
             max_allocations_total: t.max_allocations_total,
             max_permissions_per_allocation: t.max_permissions_per_allocation,
+            max_bandwidth_per_allocation: t.max_bandwidth_per_allocation,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9641))),
             drain_seconds: 60,
         }
@@ -183,6 +187,7 @@ impl FileConfig {
             max_allocations_per_user: self.max_allocations_per_user,
             max_allocations_total: self.max_allocations_total,
             max_permissions_per_allocation: self.max_permissions_per_allocation,
+            max_bandwidth_per_allocation: self.max_bandwidth_per_allocation,
             channel_range,
             allowed_peers: allowed,
             allowed_peer_addrs,

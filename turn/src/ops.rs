@@ -69,6 +69,12 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.malformed,
     );
     metric(
+        "turn_rate_limited_total",
+        "counter",
+        "Packets dropped by the per-allocation bandwidth cap.",
+        stats.rate_limited,
+    );
+    metric(
         "turn_relayed_packets_to_peers_total",
         "counter",
         "Packets relayed client to peer.",

@@ -10,6 +10,7 @@
 
 pub mod http;
 pub mod media;
+pub mod pcm;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 pub use media::{MediaClip, MediaError, VideoFrame};
+pub use pcm::{PcmSink, ReceivedAudio};
 
 /// What a bot sends.
 #[derive(Debug, Clone)]
@@ -93,6 +95,20 @@ pub struct BotStats {
     pub messages: HashMap<String, u64>,
     /// The last error frame from the server.
     pub last_error: Option<String>,
+    /// UDP datagrams sent from the media socket.
+    pub udp_sent: u64,
+    /// UDP datagrams received on the media socket.
+    pub udp_received: u64,
+    /// Every address the media socket received from or sent to (with an
+    /// impairment proxy in the path, only the proxy's).
+    pub udp_peers: HashSet<SocketAddr>,
+}
+
+/// Optional extras for [`Bot::join_with`].
+#[derive(Debug, Clone, Default)]
+pub struct BotOptions {
+    /// Decode received Opus audio into this sink.
+    pub pcm_sink: Option<PcmSink>,
 }
 
 /// A running bot.
@@ -108,10 +124,15 @@ impl Bot {
     /// Joins and starts sending. Returns once the server accepted the join
     /// and the first offer/answer is done.
     pub async fn join(config: BotConfig) -> anyhow::Result<Bot> {
+        Self::join_with(config, BotOptions::default()).await
+    }
+
+    /// [`Bot::join`] with extras, e.g. a [`PcmSink`] for received audio.
+    pub async fn join_with(config: BotConfig, options: BotOptions) -> anyhow::Result<Bot> {
         let stats = Arc::new(Mutex::new(BotStats::default()));
         let (stop, stop_rx) = mpsc::channel(1);
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(config, stats.clone(), stop_rx, ready_tx));
+        let task = tokio::spawn(run(config, options, stats.clone(), stop_rx, ready_tx));
         match ready_rx.await {
             Ok(Ok(())) => Ok(Bot { stats, stop, task }),
             Ok(Err(e)) => {
@@ -134,6 +155,13 @@ impl Bot {
     pub async fn leave(self) -> anyhow::Result<()> {
         let _ = self.stop.send(()).await;
         self.task.await.context("bot task")?
+    }
+
+    /// [`Bot::leave`], then the final stats (nothing is sent after them).
+    pub async fn leave_with_stats(self) -> anyhow::Result<BotStats> {
+        let stats = self.stats.clone();
+        self.leave().await?;
+        Ok(stats.lock().map(|s| s.clone()).unwrap_or_default())
     }
 }
 
@@ -182,12 +210,13 @@ struct Sender {
 
 async fn run(
     config: BotConfig,
+    options: BotOptions,
     stats: Arc<Mutex<BotStats>>,
     mut stop: mpsc::Receiver<()>,
     ready: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
 ) -> anyhow::Result<()> {
     let mut ready = Some(ready);
-    let result = drive(&config, &stats, &mut stop, &mut ready).await;
+    let result = drive(&config, &options, &stats, &mut stop, &mut ready).await;
     if let (Some(r), Err(e)) = (ready.take(), &result) {
         let _ = r.send(Err(anyhow!("{e:#}")));
     }
@@ -196,6 +225,7 @@ async fn run(
 
 async fn drive(
     config: &BotConfig,
+    options: &BotOptions,
     stats: &Arc<Mutex<BotStats>>,
     stop: &mut mpsc::Receiver<()>,
     ready: &mut Option<tokio::sync::oneshot::Sender<anyhow::Result<()>>>,
@@ -266,9 +296,14 @@ async fn drive(
             match rtc.poll_output()? {
                 Output::Timeout(t) => break t,
                 Output::Transmit(t) => {
-                    let _ = socket.send_to(&t.contents, t.destination).await;
+                    if socket.send_to(&t.contents, t.destination).await.is_ok()
+                        && let Ok(mut s) = stats.lock()
+                    {
+                        s.udp_sent += 1;
+                        s.udp_peers.insert(t.destination);
+                    }
                 }
-                Output::Event(e) => on_event(&rtc, e, stats, &mut publishers),
+                Output::Event(e) => on_event(&rtc, e, stats, &mut publishers, options),
             }
         };
         let next_media = if publishing && pending.is_none() {
@@ -280,6 +315,10 @@ async fn drive(
         tokio::select! {
             r = socket.recv_from(&mut buf) => {
                 let (n, source) = r?;
+                if let Ok(mut s) = stats.lock() {
+                    s.udp_received += 1;
+                    s.udp_peers.insert(source);
+                }
                 if let Ok(receive) = Receive::new(Protocol::Udp, source, local, &buf[..n]) {
                     let _ = rtc.handle_input(Input::Receive(Instant::now(), receive));
                 }
@@ -339,6 +378,7 @@ fn on_event(
     event: Event,
     stats: &Arc<Mutex<BotStats>>,
     publishers: &mut HashMap<Mid, String>,
+    options: &BotOptions,
 ) {
     let Ok(mut s) = stats.lock() else { return };
     match event {
@@ -364,6 +404,16 @@ fn on_event(
                 let sent = u64::from_be_bytes(ts);
                 let latency = unix_micros().saturating_sub(sent);
                 s.probe_latency_us.push(latency);
+            } else if kind == Some(MediaKind::Audio)
+                && let Some(sink) = &options.pcm_sink
+            {
+                sink.push(
+                    publisher,
+                    **data.seq_range.start(),
+                    data.time.numer(),
+                    data.network_time,
+                    &data.data,
+                );
             }
             let t = s.received.entry(publisher.clone()).or_default();
             t.bytes += data.data.len() as u64;

@@ -26,6 +26,19 @@ pub use tls::TlsSettings;
 
 /// Largest datagram or frame handled.
 const MAX_PACKET: usize = 65_536;
+/// Kernel socket buffers for client and relay sockets: bursts of media from
+/// many sessions must queue in the kernel, not be dropped there.
+pub const SOCKET_BUFFER: usize = 4 << 20;
+/// Datagrams handled per wake-up before the other sources get a turn.
+const BATCH: usize = 64;
+
+/// Grows a UDP socket's kernel buffers (best effort: the kernel caps them at
+/// `net.core.rmem_max`/`wmem_max`).
+pub fn grow_buffers(socket: &UdpSocket) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+}
 
 /// What reader tasks hand the core task.
 enum Event {
@@ -106,6 +119,7 @@ pub fn spawn(
     let now = Instant::now();
     let server = TurnServer::new(config, relays, now, unix_now())?;
     let udp_addr = listeners.udp.local_addr()?;
+    grow_buffers(&listeners.udp);
     let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
     let tls_addr = listeners
         .tls
@@ -179,10 +193,22 @@ impl Core {
                     Ok((n, client)) => {
                         let tuple = FiveTuple { client, server: self.udp_addr, transport: Transport::Udp };
                         self.client(tuple, n, &buf).await;
+                        // Drain what else is queued without another wake-up.
+                        for _ in 0..BATCH {
+                            let Ok((n, client)) = self.udp.try_recv_from(&mut buf) else { break };
+                            let tuple = FiveTuple { client, server: self.udp_addr, transport: Transport::Udp };
+                            self.client(tuple, n, &buf).await;
+                        }
                     }
                     Err(e) => debug!(error = %e, "udp receive failed"),
                 },
-                Some(event) = events.recv() => self.event(event).await,
+                Some(event) = events.recv() => {
+                    self.event(event).await;
+                    for _ in 0..BATCH {
+                        let Ok(event) = events.try_recv() else { break };
+                        self.event(event).await;
+                    }
+                }
                 Some(c) = control.recv() => self.control(c),
                 _ = sleep => self.server.handle_timeout(Instant::now()),
                 _ = tick.tick() => {

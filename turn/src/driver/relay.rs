@@ -70,7 +70,9 @@ impl SocketRelays {
             let bound = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)).and_then(|s| {
                 s.set_nonblocking(true)?;
                 let addr = s.local_addr()?;
-                Ok((addr, UdpSocket::from_std(s)?))
+                let socket = UdpSocket::from_std(s)?;
+                super::grow_buffers(&socket);
+                Ok((addr, socket))
             });
             match bound {
                 Ok(pair) => return Some(pair),

@@ -39,9 +39,33 @@ pub(crate) struct Allocation {
     permissions: HashMap<IpAddr, Instant>,
     channels: HashMap<u16, Channel>,
     channel_by_peer: HashMap<SocketAddr, u16>,
+    /// Bytes that may still be relayed now (token bucket, both directions).
+    bandwidth_tokens: f64,
+    bandwidth_at: Option<Instant>,
 }
 
 impl Allocation {
+    /// Takes `bytes` from the allocation's bandwidth budget of
+    /// `bytes_per_sec` (burst: one second's worth). False = over the cap:
+    /// drop the packet, as a congested link would.
+    pub fn take_bandwidth(&mut self, bytes: usize, bytes_per_sec: u64, now: Instant) -> bool {
+        if bytes_per_sec == 0 {
+            return true;
+        }
+        let rate = bytes_per_sec as f64;
+        let elapsed = self
+            .bandwidth_at
+            .map_or(1.0, |t| now.saturating_duration_since(t).as_secs_f64());
+        self.bandwidth_at = Some(now);
+        self.bandwidth_tokens = (self.bandwidth_tokens + elapsed * rate).min(rate);
+        if self.bandwidth_tokens >= bytes as f64 {
+            self.bandwidth_tokens -= bytes as f64;
+            true
+        } else {
+            false
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         five_tuple: FiveTuple,
@@ -64,6 +88,8 @@ impl Allocation {
             permissions: HashMap::new(),
             channels: HashMap::new(),
             channel_by_peer: HashMap::new(),
+            bandwidth_tokens: 0.0,
+            bandwidth_at: None,
         }
     }
 

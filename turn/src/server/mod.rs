@@ -240,6 +240,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             auth_failures: c.auth_failures,
             denied_peers: c.denied_peers,
             malformed: c.malformed,
+            rate_limited: c.rate_limited,
             packets_to_peers: c.packets_to_peers,
             bytes_to_peers: c.bytes_to_peers,
             packets_to_clients: c.packets_to_clients,

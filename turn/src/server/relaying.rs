@@ -39,6 +39,16 @@ impl<A: RelayAllocator> TurnServer<A> {
             self.counters.denied_peers += 1;
             return None;
         }
+        let cap = self.config.max_bandwidth_per_allocation;
+        if !self
+            .table
+            .get_mut(id)?
+            .take_bandwidth(data.value.len(), cap, now)
+        {
+            self.counters.rate_limited += 1;
+            return None;
+        }
+        let allocation = self.table.get(id)?;
         let start = data.offset + 4;
         let relay = allocation.relay;
         self.counters.packets_to_peers += 1;
@@ -65,7 +75,16 @@ impl<A: RelayAllocator> TurnServer<A> {
         if !allocation.has_permission(peer.ip(), now) {
             return None;
         }
-        let relay = allocation.relay;
+        let cap = self.config.max_bandwidth_per_allocation;
+        if !self
+            .table
+            .get_mut(id)?
+            .take_bandwidth(frame.data.len(), cap, now)
+        {
+            self.counters.rate_limited += 1;
+            return None;
+        }
+        let relay = self.table.get(id)?.relay;
         self.counters.packets_to_peers += 1;
         self.counters.bytes_to_peers += frame.data.len() as u64;
         Some(Pending {
@@ -93,6 +112,12 @@ impl<A: RelayAllocator> TurnServer<A> {
             self.counters.denied_peers += 1;
             return None;
         }
+        let cap = self.config.max_bandwidth_per_allocation;
+        if !self.table.get_mut(id)?.take_bandwidth(data.len(), cap, now) {
+            self.counters.rate_limited += 1;
+            return None;
+        }
+        let allocation = self.table.get(id)?;
         let tuple = allocation.five_tuple;
         if let Some(channel) = allocation.channel_for_peer(&peer, now) {
             if !ChannelData::encode_into(channel, data, tuple.transport.is_stream(), buf) {

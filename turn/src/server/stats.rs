@@ -26,6 +26,8 @@ pub struct Stats {
     pub denied_peers: u64,
     /// Datagrams dropped as unparseable.
     pub malformed: u64,
+    /// Packets dropped by the per-allocation bandwidth cap.
+    pub rate_limited: u64,
     /// Packets relayed client → peer.
     pub packets_to_peers: u64,
     /// Payload bytes relayed client → peer.
@@ -44,6 +46,8 @@ pub(crate) struct Counters {
     pub auth_failures: u64,
     pub denied_peers: u64,
     pub malformed: u64,
+    /// Packets dropped by the per-allocation bandwidth cap.
+    pub rate_limited: u64,
     pub packets_to_peers: u64,
     pub bytes_to_peers: u64,
     pub packets_to_clients: u64,

@@ -1,0 +1,295 @@
+//! Side by side: coturn's `turnserver` and `samtale-turn`, configured alike
+//! (REST secret, loopback peers allowed, no TLS), each driven by the same
+//! `turnutils_uclient` load against `turnutils_peer`. Prints relayed
+//! messages per CPU-second of the server process, loss, and RSS per
+//! allocation, with the ratio. Linux only (/proc).
+//!
+//! `cargo build --release -p samtale-turn && target/release/turn-bench`
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// The samtale-turn binary.
+    #[arg(long)]
+    samtale_turn: Option<PathBuf>,
+    /// Sessions per run (uclient -m), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "50,200")]
+    sessions: Vec<u32>,
+    /// Messages per session (uclient -n).
+    #[arg(long, default_value_t = 5000)]
+    messages: u32,
+    /// Runs per configuration; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+const SECRET: &str = "bench-secret";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    for _ in 0..100 {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        let port = udp.local_addr()?.port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    bail!("no free port")
+}
+
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Ok((f[11].parse::<f64>()? + f[12].parse::<f64>()?) / 100.0)
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")
+}
+
+fn start_coturn(port: u16, relay: (u16, u16)) -> anyhow::Result<Proc> {
+    let child = Command::new("turnserver")
+        .args([
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--listening-ip",
+            "127.0.0.1",
+            "--relay-ip",
+            "127.0.0.1",
+        ])
+        .args([
+            "--listening-port",
+            &port.to_string(),
+            "--use-auth-secret",
+            "--static-auth-secret",
+            SECRET,
+        ])
+        .args([
+            "--realm",
+            "samtale",
+            "--allow-loopback-peers",
+            "--no-stdout-log",
+            "--simple-log",
+            "--log-file",
+            "/dev/null",
+        ])
+        .args([
+            "--min-port",
+            &relay.0.to_string(),
+            "--max-port",
+            &relay.1.to_string(),
+            "--user-quota",
+            "0",
+            "--total-quota",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("turnserver (apt-get install coturn)")?;
+    Ok(Proc(child))
+}
+
+fn start_samtale(binary: &PathBuf, port: u16, relay: (u16, u16)) -> anyhow::Result<Proc> {
+    let dir = std::env::temp_dir().join(format!("turn-bench-{port}"));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("turn.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\n",
+            relay.0, relay.1
+        ),
+    )?;
+    let child = Command::new(binary)
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    Ok(Proc(child))
+}
+
+fn wait_listening(port: u16) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        // A STUN Binding request; any answer means the server is up.
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        sock.set_read_timeout(Some(Duration::from_millis(100)))?;
+        let req = [
+            0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+        ];
+        sock.send_to(&req, ("127.0.0.1", port))?;
+        let mut buf = [0u8; 512];
+        if sock.recv_from(&mut buf).is_ok() {
+            return Ok(());
+        }
+    }
+    bail!("server on {port} never answered")
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    relayed: u64,
+    lost_pct: f64,
+    cpu: f64,
+    rss_per_alloc_kib: f64,
+}
+
+impl Run {
+    fn per_cpu_second(&self) -> f64 {
+        self.relayed as f64 / self.cpu.max(1e-9)
+    }
+}
+
+fn number_after(text: &str, key: &str) -> Option<f64> {
+    let rest = &text[text.rfind(key)? + key.len()..];
+    rest.chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
+fn load(server: &Proc, port: u16, sessions: u32, messages: u32) -> anyhow::Result<Run> {
+    let peer_port = free_port()?;
+    let _peer = Proc(
+        Command::new("turnutils_peer")
+            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("turnutils_peer")?,
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let pid = server.0.id();
+    let rss0 = rss_kib(pid)?;
+    let cpu0 = cpu_seconds(pid)?;
+    let mut client = Command::new("turnutils_uclient")
+        .args([
+            "-m",
+            &sessions.to_string(),
+            "-n",
+            &messages.to_string(),
+            "-l",
+            "1000",
+            "-z",
+            "1",
+            "-c",
+        ])
+        .args([
+            "-W",
+            SECRET,
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-p",
+            &port.to_string(),
+            "127.0.0.1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("turnutils_uclient")?;
+    // Peak RSS while the allocations live.
+    let mut rss_peak = rss0;
+    loop {
+        if client.try_wait()?.is_some() {
+            break;
+        }
+        rss_peak = rss_peak.max(rss_kib(pid).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let cpu = cpu_seconds(pid)? - cpu0;
+    let out = client.wait_with_output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recv =
+        number_after(&text, "tot_recv_msgs=").context("no tot_recv_msgs in uclient output")?;
+    let lost = number_after(&text, "Total lost packets ").unwrap_or(f64::NAN);
+    let sent = number_after(&text, "tot_send_msgs=").unwrap_or(recv);
+    Ok(Run {
+        // Each delivered message crossed the server twice (to the peer and back).
+        relayed: (recv * 2.0) as u64,
+        lost_pct: 100.0 * lost / sent.max(1.0),
+        cpu,
+        rss_per_alloc_kib: rss_peak.saturating_sub(rss0) as f64 / f64::from(sessions),
+    })
+}
+
+fn median(mut runs: Vec<Run>) -> Run {
+    runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
+    runs[runs.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let binary = args.samtale_turn.unwrap_or_else(|| {
+        let exe = std::env::current_exe().unwrap_or_default();
+        exe.with_file_name("samtale-turn")
+    });
+    println!(
+        "server | sessions | relayed msgs | loss % | server CPU s | msgs per CPU-second | RSS KiB per allocation"
+    );
+    println!("--- | ---: | ---: | ---: | ---: | ---: | ---:");
+    for &sessions in &args.sessions {
+        let mut results = Vec::new();
+        for name in ["coturn", "samtale-turn"] {
+            let mut runs = Vec::new();
+            for _ in 0..args.runs.max(1) {
+                let port = free_port()?;
+                let relay = (50_000, 59_999);
+                let server = if name == "coturn" {
+                    start_coturn(port, relay)?
+                } else {
+                    start_samtale(&binary, port, relay)?
+                };
+                wait_listening(port)?;
+                runs.push(load(&server, port, sessions, args.messages)?);
+            }
+            let r = median(runs);
+            println!(
+                "{name} | {sessions} | {} | {:.2} | {:.2} | {:.0} | {:.1}",
+                r.relayed,
+                r.lost_pct,
+                r.cpu,
+                r.per_cpu_second(),
+                r.rss_per_alloc_kib
+            );
+            results.push(r);
+        }
+        println!(
+            "ratio samtale-turn / coturn at {sessions} sessions: {:.2}× messages per CPU-second",
+            results[1].per_cpu_second() / results[0].per_cpu_second().max(1e-9)
+        );
+    }
+    Ok(())
+}
