@@ -51,6 +51,32 @@ pub struct MediaRecord {
     pub state: MediaState,
     /// Downloads only through single-use grants.
     pub view_once: bool,
+    /// While a multipart upload is in progress: its id and plan, so the
+    /// sweeper can abort it when abandoned. `None` once completed.
+    pub multipart: Option<MultipartUpload>,
+}
+
+/// A multipart upload the index tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    /// The storage backend's upload id.
+    pub upload_id: String,
+    /// Bytes per part (all but the last).
+    pub part_size: u64,
+    /// Number of parts.
+    pub part_count: u16,
+}
+
+impl MultipartUpload {
+    /// The exact length of part `part_number` (1-based) of an object of
+    /// `total` bytes, or `None` outside 1..=`part_count`.
+    pub fn part_len(&self, total: u64, part_number: u16) -> Option<u64> {
+        if part_number == 0 || part_number > self.part_count {
+            return None;
+        }
+        let start = u64::from(part_number - 1) * self.part_size;
+        Some(total.saturating_sub(start).min(self.part_size))
+    }
 }
 
 /// A single-use download grant for one recipient device. Only the SHA-256

@@ -12,7 +12,7 @@
 //! * [`attachment`]: chunked AES-256-GCM for end-to-end-encrypted files; the
 //!   server only ever stores the ciphertext.
 //! * [`index`] and [`media`]: upload slots with size and quota limits,
-//!   view-once grants (one download per recipient device, then the object is
+//!   multipart (resumable) uploads of large files, view-once grants (one download per recipient device, then the object is
 //!   deleted) and the TTL sweeper, all with injected time.
 //! * [`serve`]: the response headers that make serving user uploads from
 //!   samtale's own origin safe.

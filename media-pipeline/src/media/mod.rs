@@ -6,6 +6,7 @@
 //! presigned URLs themselves are signed with the storage backend's
 //! [`Clock`](crate::Clock).
 
+mod multipart;
 mod sweep;
 mod view_once;
 
@@ -15,6 +16,7 @@ use std::time::{Duration, SystemTime};
 use crate::index::{IndexError, MediaIndex, MediaRecord, MediaState};
 use crate::storage::{KeyError, ObjectKey, PresignedRequest, Storage, StorageError};
 
+pub use multipart::MultipartSlot;
 pub use sweep::SweepReport;
 pub use view_once::{ViewOnceDownload, ViewOnceGrant};
 
@@ -31,6 +33,14 @@ pub struct MediaConfig {
     pub upload_url_ttl: Duration,
     /// Time to confirm an upload before it counts as abandoned (default 1 h).
     pub upload_deadline: Duration,
+    /// Bytes per part of a multipart upload (default 8 MiB; clamped to
+    /// S3's 5 MiB..=5 GiB, and raised when a file would need more than
+    /// 10 000 parts).
+    pub multipart_part_size: u64,
+    /// Time to complete a multipart upload before it is aborted as
+    /// abandoned (default 24 h; a client resumes within it by asking for
+    /// fresh part URLs).
+    pub multipart_deadline: Duration,
     /// Lifetime of all media (default 30 days).
     pub media_ttl: Duration,
     /// Lifetime of a presigned download URL (default 1 h).
@@ -50,6 +60,8 @@ impl Default for MediaConfig {
             quota_bytes_per_user: 2 * 1024 * 1024 * 1024,
             upload_url_ttl: Duration::from_secs(15 * 60),
             upload_deadline: Duration::from_secs(3600),
+            multipart_part_size: 8 * 1024 * 1024,
+            multipart_deadline: Duration::from_secs(24 * 3600),
             media_ttl: Duration::from_secs(30 * 24 * 3600),
             download_url_ttl: Duration::from_secs(3600),
             view_once_ttl: Duration::from_secs(7 * 24 * 3600),
@@ -121,6 +133,26 @@ pub enum MediaError {
     /// The grant belongs to another device.
     #[error("grant issued to another device")]
     WrongDevice,
+    /// A multipart operation on media uploaded in one piece (or already
+    /// completed).
+    #[error("not a multipart upload in progress")]
+    NotMultipart,
+    /// A part number outside the upload's plan.
+    #[error("part {part} is not in 1..={count}")]
+    InvalidPartNumber {
+        /// The part asked for.
+        part: u16,
+        /// The upload's number of parts.
+        count: u16,
+    },
+    /// Completion named another number of parts than planned.
+    #[error("{got} parts reported, {expected} expected")]
+    PartCount {
+        /// Parts in the plan.
+        expected: u16,
+        /// Parts reported.
+        got: usize,
+    },
 }
 
 /// A granted upload slot: PUT the bytes to `request`, then call
@@ -172,19 +204,7 @@ impl MediaStore {
         view_once: bool,
         now: SystemTime,
     ) -> Result<UploadSlot, MediaError> {
-        if size > self.config.max_upload_bytes {
-            return Err(MediaError::TooLarge {
-                size,
-                limit: self.config.max_upload_bytes,
-            });
-        }
-        let used = self.index.bytes_held_by(owner).await?;
-        if used.saturating_add(size) > self.config.quota_bytes_per_user {
-            return Err(MediaError::QuotaExceeded {
-                used,
-                quota: self.config.quota_bytes_per_user,
-            });
-        }
+        self.check_new_upload(owner, size).await?;
         let key = ObjectKey::random(&self.config.prefix)?;
         let request =
             self.storage
@@ -201,9 +221,28 @@ impl MediaStore {
                     deadline: now + self.config.upload_deadline,
                 },
                 view_once,
+                multipart: None,
             })
             .await?;
         Ok(UploadSlot { key, request })
+    }
+
+    /// The size limit and the owner's quota (pending uploads count).
+    async fn check_new_upload(&self, owner: &str, size: u64) -> Result<(), MediaError> {
+        if size > self.config.max_upload_bytes {
+            return Err(MediaError::TooLarge {
+                size,
+                limit: self.config.max_upload_bytes,
+            });
+        }
+        let used = self.index.bytes_held_by(owner).await?;
+        if used.saturating_add(size) > self.config.quota_bytes_per_user {
+            return Err(MediaError::QuotaExceeded {
+                used,
+                quota: self.config.quota_bytes_per_user,
+            });
+        }
+        Ok(())
     }
 
     async fn owned_record(&self, owner: &str, key: &ObjectKey) -> Result<MediaRecord, MediaError> {
@@ -222,7 +261,7 @@ impl MediaStore {
         key: &ObjectKey,
         now: SystemTime,
     ) -> Result<(), MediaError> {
-        let mut record = self.owned_record(owner, key).await?;
+        let record = self.owned_record(owner, key).await?;
         match record.state {
             MediaState::Stored => return Ok(()),
             MediaState::Consumed => return Err(MediaError::Gone),
@@ -231,6 +270,17 @@ impl MediaStore {
             }
             MediaState::PendingUpload { .. } => {}
         }
+        if record.multipart.is_some() {
+            // Finished with `complete_multipart_upload`.
+            return Err(MediaError::NotUploaded);
+        }
+        self.mark_stored(record).await
+    }
+
+    /// Checks that the object exists with the declared size (deleting it
+    /// and the record otherwise) and marks it stored.
+    async fn mark_stored(&self, mut record: MediaRecord) -> Result<(), MediaError> {
+        let key = &record.key;
         let info = match self.storage.head(key).await {
             Ok(info) => info,
             Err(StorageError::NotFound) => return Err(MediaError::NotUploaded),
@@ -245,6 +295,7 @@ impl MediaStore {
             });
         }
         record.state = MediaState::Stored;
+        record.multipart = None;
         self.index.update_media(record).await?;
         Ok(())
     }

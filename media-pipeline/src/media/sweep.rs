@@ -1,7 +1,9 @@
 //! The TTL sweeper: run it periodically (e.g. every few minutes) with the
-//! current time. It deletes expired media, abandoned uploads, consumed
-//! view-once objects, expired grants, and objects under the prefix that no
-//! index entry knows (older than the grace period), so nothing is orphaned.
+//! current time. It deletes expired media, abandoned uploads (aborting
+//! their multipart uploads, which deletes the parts), consumed view-once
+//! objects, expired grants, and objects and multipart uploads under the
+//! prefix that no index entry knows (older than the grace period), so
+//! nothing is orphaned.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -20,6 +22,11 @@ pub struct SweepReport {
     pub consumed: usize,
     /// Objects without an index entry, deleted.
     pub orphans: usize,
+    /// Multipart uploads of swept records aborted (also counted as
+    /// abandoned or expired).
+    pub multipart_aborted: usize,
+    /// Multipart uploads without an index entry, aborted.
+    pub orphan_multipart: usize,
     /// Grants forgotten.
     pub grants_dropped: usize,
 }
@@ -30,6 +37,12 @@ impl MediaStore {
     pub async fn sweep(&self, now: SystemTime) -> Result<SweepReport, MediaError> {
         let mut report = SweepReport::default();
         for record in self.index.due_for_sweep(now).await? {
+            if let Some(multipart) = &record.multipart {
+                self.storage
+                    .abort_multipart(&record.key, &multipart.upload_id)
+                    .await?;
+                report.multipart_aborted += 1;
+            }
             self.storage.delete(&record.key).await?;
             self.index.remove_media(&record.key).await?;
             match record.state {
@@ -59,6 +72,24 @@ impl MediaStore {
             if old_enough {
                 self.storage.delete(&info.key).await?;
                 report.orphans += 1;
+            }
+        }
+        let started_before = now.checked_sub(self.config.orphan_grace).unwrap_or(now);
+        for upload in self
+            .storage
+            .stale_multipart_uploads(&prefix, started_before)
+            .await?
+        {
+            let tracked = self
+                .index
+                .media(&upload.key)
+                .await?
+                .is_some_and(|r| r.multipart.is_some_and(|m| m.upload_id == upload.upload_id));
+            if !tracked {
+                self.storage
+                    .abort_multipart(&upload.key, &upload.upload_id)
+                    .await?;
+                report.orphan_multipart += 1;
             }
         }
         if report != SweepReport::default() {

@@ -1,6 +1,8 @@
 //! The HTTP side of the local backend, independent of any web framework:
 //! the signaling server routes `<base>/<key>` here with the request's
-//! parts and body and sends back the response.
+//! parts and body and sends back the response. Multipart part uploads
+//! arrive on the same route (their query names the upload and part) and
+//! answer with the part's `ETag`.
 
 use std::fmt::Display;
 
@@ -76,6 +78,28 @@ impl LocalStorage {
             }
         };
         match verified.method {
+            PresignedMethod::Put if verified.part.is_some() => {
+                match self.accept_part(&verified, body.into_data_stream()).await {
+                    Ok(etag) => {
+                        let mut resp = text(StatusCode::OK, "");
+                        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+                            resp.headers_mut().insert(http::header::ETAG, v);
+                        }
+                        resp
+                    }
+                    Err(StorageError::LengthMismatch { .. }) => text(
+                        StatusCode::BAD_REQUEST,
+                        "body length differs from the signed one\n",
+                    ),
+                    Err(StorageError::NotFound) => {
+                        text(StatusCode::NOT_FOUND, "no such multipart upload\n")
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "local part upload failed");
+                        text(StatusCode::INTERNAL_SERVER_ERROR, "upload failed\n")
+                    }
+                }
+            }
             PresignedMethod::Put => {
                 match self.accept_upload(&verified, body.into_data_stream()).await {
                     Ok(()) => text(StatusCode::OK, ""),

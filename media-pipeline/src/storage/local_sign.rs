@@ -8,6 +8,13 @@
 //! None of the fields can contain a newline (keys and content types are
 //! validated), so the encoding is unambiguous.
 //!
+//! A multipart part upload is
+//! `<base>/<key>?expires=…&uploadId=…&partNumber=…&len=…&sig=…`, its message
+//! tagged with a different version tag and made of the method, key, upload
+//! id, part number, length and expiry (upload ids are 32 hex characters).
+//! The part's content type is not signed: the object's type was fixed when
+//! the upload was created.
+//!
 //! The HTTP layer calls [`LocalSigner::verify`] with the request's method,
 //! path key, query string and `Content-Type`/`Content-Length` headers.
 
@@ -24,6 +31,13 @@ use super::{ObjectKey, PresignedMethod};
 use crate::clock::unix_seconds;
 
 const VERSION_TAG: &str = "samtale-local-presign-v1";
+const PART_VERSION_TAG: &str = "samtale-local-presign-part-v1";
+
+/// Whether `id` has the shape of a local multipart upload id (32 lowercase
+/// hex characters), so it is safe as a directory name.
+pub(crate) fn is_local_upload_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
 
 /// Signs and verifies local presigned URLs. The secret never appears in
 /// `Debug` output.
@@ -90,6 +104,17 @@ pub struct VerifiedRequest {
     pub content_type: Option<String>,
     /// For uploads: the signed exact length.
     pub content_length: Option<u64>,
+    /// For multipart part uploads: which upload and part.
+    pub part: Option<VerifiedPart>,
+}
+
+/// The multipart part a verified upload is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPart {
+    /// The upload id (32 hex characters).
+    pub upload_id: String,
+    /// The part number, 1..=10000.
+    pub part_number: u16,
 }
 
 impl LocalSigner {
@@ -123,6 +148,50 @@ impl LocalSigner {
         );
         mac.update(message.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    fn part_mac(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        length: u64,
+        expires: u64,
+    ) -> [u8; 32] {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) else {
+            return [0; 32];
+        };
+        let message = format!(
+            "{PART_VERSION_TAG}\nPUT\n{key}\n{upload_id}\n{part_number}\n{length}\n{expires}"
+        );
+        mac.update(message.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The query string (without `?`) of a presigned part upload.
+    pub(crate) fn part_query(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u16,
+        length: u64,
+        expires_at: SystemTime,
+    ) -> String {
+        let expires = unix_seconds(expires_at);
+        let sig = URL_SAFE_NO_PAD.encode(self.part_mac(
+            key.as_str(),
+            upload_id,
+            part_number,
+            length,
+            expires,
+        ));
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("expires", &expires.to_string());
+        q.append_pair("uploadId", upload_id);
+        q.append_pair("partNumber", &part_number.to_string());
+        q.append_pair("len", &length.to_string());
+        q.append_pair("sig", &sig);
+        q.finish()
     }
 
     /// The query string (without `?`) of a presigned request.
@@ -168,6 +237,9 @@ impl LocalSigner {
         let sig = URL_SAFE_NO_PAD
             .decode(q.sig.as_bytes())
             .map_err(|_| VerifyError::BadSignature)?;
+        if q.upload_id.is_some() || q.part_number.is_some() {
+            return self.verify_part(req, method, key, &q, expires, &sig, now);
+        }
         let (ct, len) = match method {
             PresignedMethod::Put => {
                 let ct = q.ct.ok_or(VerifyError::Malformed)?;
@@ -200,6 +272,52 @@ impl LocalSigner {
             key,
             content_type: (method == PresignedMethod::Put).then_some(ct),
             content_length: len,
+            part: None,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_part(
+        &self,
+        req: &LocalRequest<'_>,
+        method: PresignedMethod,
+        key: ObjectKey,
+        q: &Query,
+        expires: u64,
+        sig: &[u8],
+        now: SystemTime,
+    ) -> Result<VerifiedRequest, VerifyError> {
+        if method != PresignedMethod::Put {
+            return Err(VerifyError::MethodNotAllowed);
+        }
+        let (Some(upload_id), Some(part), Some(len)) = (&q.upload_id, &q.part_number, &q.len)
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let part_number: u16 = part.parse().map_err(|_| VerifyError::Malformed)?;
+        let len: u64 = len.parse().map_err(|_| VerifyError::Malformed)?;
+        if !is_local_upload_id(upload_id) || !(1..=super::MAX_PARTS).contains(&part_number) {
+            return Err(VerifyError::Malformed);
+        }
+        let expected = self.part_mac(key.as_str(), upload_id, part_number, len, expires);
+        if sig.len() != expected.len() || !bool::from(expected.ct_eq(sig)) {
+            return Err(VerifyError::BadSignature);
+        }
+        if unix_seconds(now) >= expires {
+            return Err(VerifyError::Expired);
+        }
+        if req.content_length != Some(len) {
+            return Err(VerifyError::LengthMismatch);
+        }
+        Ok(VerifiedRequest {
+            method,
+            key,
+            content_type: None,
+            content_length: Some(len),
+            part: Some(VerifiedPart {
+                upload_id: upload_id.clone(),
+                part_number,
+            }),
         })
     }
 }
@@ -210,6 +328,8 @@ struct Query {
     sig: String,
     ct: Option<String>,
     len: Option<String>,
+    upload_id: Option<String>,
+    part_number: Option<String>,
 }
 
 impl Query {
@@ -218,12 +338,16 @@ impl Query {
         let mut sig = None;
         let mut ct = None;
         let mut len = None;
+        let mut upload_id = None;
+        let mut part_number = None;
         for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
             let slot = match name.as_ref() {
                 "expires" => &mut expires,
                 "sig" => &mut sig,
                 "ct" => &mut ct,
                 "len" => &mut len,
+                "uploadId" => &mut upload_id,
+                "partNumber" => &mut part_number,
                 _ => continue,
             };
             if slot.replace(value.into_owned()).is_some() {
@@ -235,6 +359,8 @@ impl Query {
             sig: sig.ok_or(VerifyError::Malformed)?,
             ct,
             len,
+            upload_id,
+            part_number,
         })
     }
 }
@@ -292,6 +418,65 @@ mod tests {
             other_signer.verify(&req, t(0)),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn part_round_trip_and_refusals() {
+        let s = LocalSigner::new([7; 32]);
+        let key = ObjectKey::new("m/big.bin").unwrap();
+        let id = "0123456789abcdef0123456789abcdef";
+        let q = s.part_query(&key, id, 2, 5000, t(1000));
+        let req = LocalRequest {
+            method: "PUT",
+            key: "m/big.bin",
+            query: &q,
+            content_type: None,
+            content_length: Some(5000),
+        };
+        let ok = s.verify(&req, t(999)).unwrap();
+        assert_eq!(
+            ok.part,
+            Some(VerifiedPart {
+                upload_id: id.to_owned(),
+                part_number: 2
+            })
+        );
+        assert_eq!(s.verify(&req, t(1000)), Err(VerifyError::Expired));
+        let short = LocalRequest {
+            content_length: Some(4999),
+            ..req
+        };
+        assert_eq!(s.verify(&short, t(0)), Err(VerifyError::LengthMismatch));
+        // Another part number, upload id or key under the same signature.
+        for (from, to) in [
+            ("partNumber=2", "partNumber=3"),
+            ("uploadId=0123", "uploadId=1123"),
+        ] {
+            let moved = q.replacen(from, to, 1);
+            assert_ne!(moved, q);
+            let moved = LocalRequest {
+                query: &moved,
+                ..req
+            };
+            assert_eq!(s.verify(&moved, t(0)), Err(VerifyError::BadSignature));
+        }
+        let other = LocalRequest {
+            key: "m/other.bin",
+            ..req
+        };
+        assert_eq!(s.verify(&other, t(0)), Err(VerifyError::BadSignature));
+        let get = LocalRequest {
+            method: "GET",
+            ..req
+        };
+        assert_eq!(s.verify(&get, t(0)), Err(VerifyError::MethodNotAllowed));
+        // A path-like upload id never verifies.
+        let evil = q.replacen(id, "..%2F..%2Fobjects", 1);
+        let evil = LocalRequest {
+            query: &evil,
+            ..req
+        };
+        assert_eq!(s.verify(&evil, t(0)), Err(VerifyError::Malformed));
     }
 
     #[test]

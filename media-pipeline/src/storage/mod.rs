@@ -31,7 +31,7 @@ use futures_util::{Stream, StreamExt};
 pub use key::{KeyError, MAX_KEY_LEN, ObjectKey};
 pub use local::LocalStorage;
 pub use local_http::LocalBody;
-pub use local_sign::{LocalRequest, LocalSigner, VerifiedRequest, VerifyError};
+pub use local_sign::{LocalRequest, LocalSigner, VerifiedPart, VerifiedRequest, VerifyError};
 pub use s3::{S3Config, S3Storage, UrlStyle};
 
 /// Longest expiry a presigned URL may have (SigV4's limit: 7 days).
@@ -39,6 +39,18 @@ pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Longest content type accepted, in bytes.
 pub const MAX_CONTENT_TYPE_LEN: usize = 255;
+
+/// Most parts a multipart upload may have (S3's limit).
+pub const MAX_PARTS: u16 = 10_000;
+
+/// Smallest size of every part but the last (S3's limit: 5 MiB).
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Largest part (S3's limit: 5 GiB).
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Longest multipart upload id accepted, in bytes.
+pub const MAX_UPLOAD_ID_LEN: usize = 1024;
 
 /// A stream of an object's bytes.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StorageError>> + Send>>;
@@ -94,6 +106,23 @@ pub enum StorageError {
     /// A local file-system error.
     #[error("storage I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// A multipart upload id that is empty, too long, or (for the local
+    /// backend) not one it issued.
+    #[error("invalid multipart upload id")]
+    InvalidUploadId,
+    /// A part number outside 1..=[`MAX_PARTS`], or a completion naming a
+    /// part that was not uploaded (or with another ETag).
+    #[error("invalid part in a multipart upload")]
+    InvalidPart,
+    /// The storage service answered a request with an error document
+    /// (S3 can do so with status 200 on completion).
+    #[error("storage {operation} refused: {code}")]
+    Refused {
+        /// Which operation.
+        operation: &'static str,
+        /// The service's error code (e.g. `InvalidPart`).
+        code: String,
+    },
 }
 
 /// Metadata of a stored object.
@@ -144,6 +173,18 @@ impl ObjectBody {
         }
         Ok(buf.freeze())
     }
+}
+
+/// A multipart upload in progress, as listed by
+/// [`Storage::stale_multipart_uploads`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUploadInfo {
+    /// The key the upload will create.
+    pub key: ObjectKey,
+    /// The upload id.
+    pub upload_id: String,
+    /// When it was started, when the backend knows.
+    pub started: Option<SystemTime>,
 }
 
 /// HTTP method of a presigned request.
@@ -232,6 +273,75 @@ pub trait Storage: Send + Sync + Debug {
         key: &ObjectKey,
         expiry: Duration,
     ) -> Result<PresignedRequest, StorageError>;
+
+    /// Starts a multipart upload of `content_type` to `key`; returns its
+    /// upload id. Nothing is visible under `key` until
+    /// [`complete_multipart`](Self::complete_multipart).
+    async fn create_multipart(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+    ) -> Result<String, StorageError>;
+
+    /// A URL the client can PUT part `part_number` (1..=[`MAX_PARTS`]) of
+    /// exactly `content_length` bytes to, valid for `expiry`. The response's
+    /// `ETag` header is what [`complete_multipart`](Self::complete_multipart)
+    /// needs for that part. Uploading a part again replaces it.
+    fn presign_upload_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u16,
+        content_length: u64,
+        expiry: Duration,
+    ) -> Result<PresignedRequest, StorageError>;
+
+    /// Assembles parts `1..=etags.len()` (`etags[i]` is part `i + 1`'s
+    /// ETag, as its upload answered) into the object under `key`.
+    async fn complete_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), StorageError>;
+
+    /// Aborts a multipart upload and deletes its parts; aborting an unknown
+    /// (or already finished) upload succeeds.
+    async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<(), StorageError>;
+
+    /// Multipart uploads under `prefix` started before `started_before`,
+    /// for the sweeper's orphan check (uploads the index lost track of).
+    ///
+    /// The S3 backend returns an empty list: `rusty-s3` has no
+    /// `ListMultipartUploads`, and the bucket's lifecycle rule
+    /// `AbortIncompleteMultipartUpload` (see [`S3Storage`]) is the backstop
+    /// there; uploads the index knows are aborted by the sweeper on both.
+    async fn stale_multipart_uploads(
+        &self,
+        prefix: &str,
+        started_before: SystemTime,
+    ) -> Result<Vec<MultipartUploadInfo>, StorageError>;
+}
+
+/// Checks a part number against 1..=[`MAX_PARTS`].
+pub(crate) fn check_part_number(part_number: u16) -> Result<(), StorageError> {
+    if (1..=MAX_PARTS).contains(&part_number) {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidPart)
+    }
+}
+
+/// Checks an upload id: 1..=[`MAX_UPLOAD_ID_LEN`] bytes of visible ASCII.
+pub(crate) fn check_upload_id(upload_id: &str) -> Result<(), StorageError> {
+    let ok = !upload_id.is_empty()
+        && upload_id.len() <= MAX_UPLOAD_ID_LEN
+        && upload_id.bytes().all(|b| (0x21..0x7f).contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidUploadId)
+    }
 }
 
 /// Checks a content type: 1..=255 bytes of visible ASCII or spaces.

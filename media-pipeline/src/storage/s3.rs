@@ -13,6 +13,15 @@
 //! `ExposeHeaders: etag`. Downloads are signed with
 //! `response-content-disposition=attachment` unless
 //! [`S3Config::attachment_downloads`] is off.
+//!
+//! Multipart uploads: the server creates, completes and aborts them; the
+//! client PUTs each part to a presigned URL (exact length signed) and
+//! reports the `ETag` each answered, which is why CORS must expose `etag`.
+//! The sweeper aborts the uploads the index knows once they are abandoned;
+//! as a backstop for uploads the index lost, give the bucket a lifecycle
+//! rule `AbortIncompleteMultipartUpload` with `DaysAfterInitiation: 2`
+//! (this backend cannot list multipart uploads: `rusty-s3` has no
+//! `ListMultipartUploads`).
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,13 +30,14 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use rusty_s3::actions::ListObjectsV2;
+use rusty_s3::actions::{CreateMultipartUpload, ListObjectsV2};
 use rusty_s3::{Bucket, Credentials, S3Action};
 
 use super::http_client::{HttpClient, body_stream, read_body};
 use super::{
-    MAX_PRESIGN_EXPIRY, ObjectBody, ObjectInfo, ObjectKey, PresignedMethod, PresignedRequest,
-    Storage, StorageError, check_content_type, check_expiry,
+    MAX_PARTS, MAX_PRESIGN_EXPIRY, MultipartUploadInfo, ObjectBody, ObjectInfo, ObjectKey,
+    PresignedMethod, PresignedRequest, Storage, StorageError, check_content_type, check_expiry,
+    check_part_number, check_upload_id,
 };
 use crate::clock::Clock;
 
@@ -35,6 +45,8 @@ use crate::clock::Clock;
 const INTERNAL_EXPIRY: Duration = Duration::from_secs(15 * 60);
 /// Largest listing page accepted.
 const MAX_LIST_PAGE: u64 = 16 * 1024 * 1024;
+/// Largest multipart create/complete response accepted.
+const MAX_SMALL_RESPONSE: u64 = 1024 * 1024;
 
 /// How bucket URLs are formed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,6 +229,19 @@ fn check_status(status: StatusCode, operation: &'static str) -> Result<(), Stora
     }
 }
 
+/// The `<Code>` of an S3 error document, if `text` is one.
+fn error_code(text: &str) -> Option<String> {
+    if !text.contains("<Error>") {
+        return None;
+    }
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.chars().take(64).collect())
+        .unwrap_or_else(|| "unknown".to_owned());
+    Some(code)
+}
+
 fn header_str(resp: &http::Response<hyper::body::Incoming>, name: &str) -> Option<String> {
     resp.headers()
         .get(name)
@@ -346,6 +371,136 @@ impl Storage for S3Storage {
             ],
             expires_at,
         })
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &ObjectKey,
+        content_type: &str,
+    ) -> Result<String, StorageError> {
+        check_content_type(content_type)?;
+        let mut action = self
+            .bucket
+            .create_multipart_upload(Some(&self.credentials), key.as_str());
+        action
+            .headers_mut()
+            .insert("content-type", content_type.to_owned());
+        let (url, _) = self.sign(&action, INTERNAL_EXPIRY)?;
+        let headers = [("content-type", content_type.to_owned())];
+        let resp = self
+            .http
+            .send(Method::POST, &url, &headers, Bytes::new())
+            .await?;
+        check_status(resp.status(), "create multipart")?;
+        let body = read_body(resp, MAX_SMALL_RESPONSE).await?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| StorageError::BadResponse("multipart create is not UTF-8".into()))?;
+        let parsed = CreateMultipartUpload::parse_response(text)
+            .map_err(|e| StorageError::BadResponse(format!("multipart create: {e}")))?;
+        let upload_id = parsed.upload_id().to_owned();
+        check_upload_id(&upload_id)
+            .map_err(|_| StorageError::BadResponse("unusable upload id".into()))?;
+        Ok(upload_id)
+    }
+
+    fn presign_upload_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u16,
+        content_length: u64,
+        expiry: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
+        check_upload_id(upload_id)?;
+        check_part_number(part_number)?;
+        check_expiry(expiry)?;
+        let mut action = self.bucket.upload_part(
+            Some(&self.credentials),
+            key.as_str(),
+            part_number,
+            upload_id,
+        );
+        action
+            .headers_mut()
+            .insert("content-length", content_length.to_string());
+        let (url, expires_at) = self.sign(&action, expiry)?;
+        Ok(PresignedRequest {
+            method: PresignedMethod::Put,
+            url: url.into(),
+            headers: vec![("content-length".to_owned(), content_length.to_string())],
+            expires_at,
+        })
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        etags: &[String],
+    ) -> Result<(), StorageError> {
+        check_upload_id(upload_id)?;
+        // rusty-s3 numbers the parts with a u16 (and panics past it).
+        if etags.is_empty() || etags.len() > usize::from(MAX_PARTS) {
+            return Err(StorageError::InvalidPart);
+        }
+        if etags
+            .iter()
+            .any(|e| e.is_empty() || e.len() > 128 || e.chars().any(char::is_control))
+        {
+            return Err(StorageError::InvalidPart);
+        }
+        let action = self.bucket.complete_multipart_upload(
+            Some(&self.credentials),
+            key.as_str(),
+            upload_id,
+            etags.iter().map(String::as_str),
+        );
+        let (url, _) = self.sign(&action, INTERNAL_EXPIRY)?;
+        let body = action.body();
+        let resp = self
+            .http
+            .send(Method::POST, &url, &[], Bytes::from(body))
+            .await?;
+        let status = resp.status();
+        let body = read_body(resp, MAX_SMALL_RESPONSE).await?;
+        let text = String::from_utf8_lossy(&body);
+        if let Some(code) = error_code(&text) {
+            tracing::debug!(%status, %code, "multipart completion refused");
+            return Err(match code.as_str() {
+                "InvalidPart" | "InvalidPartOrder" | "EntityTooSmall" => StorageError::InvalidPart,
+                "NoSuchUpload" => StorageError::NotFound,
+                _ => StorageError::Refused {
+                    operation: "complete multipart",
+                    code,
+                },
+            });
+        }
+        check_status(status, "complete multipart")
+    }
+
+    async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<(), StorageError> {
+        check_upload_id(upload_id)?;
+        let action =
+            self.bucket
+                .abort_multipart_upload(Some(&self.credentials), key.as_str(), upload_id);
+        let (url, _) = self.sign(&action, INTERNAL_EXPIRY)?;
+        let resp = self
+            .http
+            .send(Method::DELETE, &url, &[], Bytes::new())
+            .await?;
+        match check_status(resp.status(), "abort multipart") {
+            Ok(()) | Err(StorageError::NotFound) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn stale_multipart_uploads(
+        &self,
+        _prefix: &str,
+        _started_before: SystemTime,
+    ) -> Result<Vec<MultipartUploadInfo>, StorageError> {
+        // See the module docs: the bucket lifecycle rule is the backstop.
+        Ok(Vec::new())
     }
 
     fn presign_get(

@@ -30,6 +30,11 @@ pub struct S3sServer {
 }
 
 impl S3sServer {
+    /// The directory s3s-fs serves (its buckets and upload state).
+    pub fn root(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(BUCKET)).unwrap();
@@ -164,6 +169,32 @@ pub struct Backend {
     pub clock: Arc<ManualClock>,
     _local: Option<(LocalServer, tempfile::TempDir)>,
     _s3: Option<S3sServer>,
+}
+
+impl Backend {
+    /// Files anywhere under the backend's directory whose path contains
+    /// `needle` (e.g. a multipart upload id).
+    pub fn files_containing(&self, needle: &str) -> Vec<std::path::PathBuf> {
+        let root = match (&self._local, &self._s3) {
+            (Some((_, dir)), _) => dir.path().to_owned(),
+            (_, Some(s3)) => s3.root().to_owned(),
+            _ => return Vec::new(),
+        };
+        let mut out = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.to_string_lossy().contains(needle) {
+                    out.push(path.clone());
+                }
+                if path.is_dir() {
+                    dirs.push(path);
+                }
+            }
+        }
+        out
+    }
 }
 
 pub async fn local_backend() -> Backend {
