@@ -1,7 +1,7 @@
 //! Side-by-side thumbnail benchmark: `vipsthumbnail` (libvips) and
 //! samtale's thumbnailer on the same generated 12-megapixel JPEG, to 320 px
 //! and 1080 px wide; median wall time and peak RSS of several runs, and the
-//! ratio. Not a test: run it by hand (see `BENCHMARKS-media.md`).
+//! ratio. Not a test: run it by hand (see the root `BENCHMARKS.md`).
 //!
 //! Both sides run as child processes under `/usr/bin/time -f %M` (peak RSS
 //! of that child only); wall time is measured here around each child, so
