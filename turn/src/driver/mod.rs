@@ -141,10 +141,12 @@ pub fn spawn(
     let (stopped_tx, stopped) = watch::channel(false);
     let core = Core {
         server,
-        udp: listeners.udp,
         udp_addr,
-        streams: HashMap::new(),
-        sockets,
+        out: Outputs {
+            udp: listeners.udp,
+            streams: HashMap::new(),
+            sockets,
+        },
         stats: stats.clone(),
         draining: false,
     };
@@ -164,12 +166,17 @@ pub fn spawn(
 
 struct Core {
     server: TurnServer<SocketRelays>,
-    udp: UdpSocket,
     udp_addr: SocketAddr,
-    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
-    sockets: relay::SocketMap,
+    out: Outputs,
     stats: Arc<Mutex<Stats>>,
     draining: bool,
+}
+
+/// Where the core's transmits go: client UDP, client streams, relay sockets.
+struct Outputs {
+    udp: UdpSocket,
+    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+    sockets: relay::SocketMap,
 }
 
 impl Core {
@@ -189,15 +196,13 @@ impl Core {
                 }
             };
             tokio::select! {
-                received = self.udp.recv_from(&mut buf) => match received {
+                received = self.out.udp.recv_from(&mut buf) => match received {
                     Ok((n, client)) => {
-                        let tuple = FiveTuple { client, server: self.udp_addr, transport: Transport::Udp };
-                        self.client(tuple, n, &buf).await;
+                        self.client(client, n, &buf).await;
                         // Drain what else is queued without another wake-up.
                         for _ in 0..BATCH {
-                            let Ok((n, client)) = self.udp.try_recv_from(&mut buf) else { break };
-                            let tuple = FiveTuple { client, server: self.udp_addr, transport: Transport::Udp };
-                            self.client(tuple, n, &buf).await;
+                            let Ok((n, client)) = self.out.udp.try_recv_from(&mut buf) else { break };
+                            self.client(client, n, &buf).await;
                         }
                     }
                     Err(e) => debug!(error = %e, "udp receive failed"),
@@ -244,84 +249,69 @@ impl Core {
         }
     }
 
-    async fn client(&mut self, tuple: FiveTuple, n: usize, buf: &[u8]) {
+    /// One datagram from a client over UDP.
+    async fn client(&mut self, client: SocketAddr, n: usize, buf: &[u8]) {
+        let tuple = FiveTuple {
+            client,
+            server: self.udp_addr,
+            transport: Transport::Udp,
+        };
         let now = Instant::now();
         let Some(t) = self.server.handle_client(now, tuple, &buf[..n]) else {
             return;
         };
-        send(
-            &self.udp,
-            &self.streams,
-            &self.sockets,
-            t.destination,
-            t.data,
-        )
-        .await;
+        self.out.send(t.destination, t.data).await;
     }
 
     async fn event(&mut self, event: Event) {
         let now = Instant::now();
         match event {
             Event::StreamOpened(tuple, writer) => {
-                self.streams.insert(tuple, writer);
+                self.out.streams.insert(tuple, writer);
             }
             Event::StreamFrame(tuple, data) => {
                 if let Some(t) = self.server.handle_client(now, tuple, &data) {
-                    send(
-                        &self.udp,
-                        &self.streams,
-                        &self.sockets,
-                        t.destination,
-                        t.data,
-                    )
-                    .await;
+                    self.out.send(t.destination, t.data).await;
                 }
             }
             Event::StreamClosed(tuple) => {
-                self.streams.remove(&tuple);
+                self.out.streams.remove(&tuple);
                 self.server.handle_connection_closed(tuple);
             }
             Event::Peer { relay, peer, data } => {
                 if let Some(t) = self.server.handle_peer(now, relay, peer, &data) {
-                    send(
-                        &self.udp,
-                        &self.streams,
-                        &self.sockets,
-                        t.destination,
-                        t.data,
-                    )
-                    .await;
+                    self.out.send(t.destination, t.data).await;
                 }
             }
         }
     }
 }
 
-async fn send(
-    udp: &UdpSocket,
-    streams: &HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
-    sockets: &relay::SocketMap,
-    destination: Destination,
-    data: &[u8],
-) {
-    match destination {
-        Destination::Client(tuple) if tuple.transport == Transport::Udp => {
-            if let Err(e) = udp.send_to(data, tuple.client).await {
-                debug!(error = %e, "udp send failed");
+impl Outputs {
+    async fn send(&self, destination: Destination, data: &[u8]) {
+        match destination {
+            Destination::Client(tuple) if tuple.transport == Transport::Udp => {
+                if let Err(e) = self.udp.send_to(data, tuple.client).await {
+                    debug!(error = %e, "udp send failed");
+                }
             }
-        }
-        Destination::Client(tuple) => {
-            if let Some(writer) = streams.get(&tuple) {
-                // A full queue means a stuck client: drop, as UDP would.
-                let _ = writer.try_send(data.to_vec());
+            Destination::Client(tuple) => {
+                if let Some(writer) = self.streams.get(&tuple) {
+                    // A full queue means a stuck client: drop, as UDP would.
+                    let _ = writer.try_send(data.to_vec());
+                }
             }
-        }
-        Destination::Peer { relay, peer } => {
-            let socket = sockets.lock().ok().and_then(|m| m.get(&relay).cloned());
-            if let Some(socket) = socket
-                && let Err(e) = socket.send_to(data, peer).await
-            {
-                debug!(error = %e, "relay send failed");
+            Destination::Peer { relay, peer } => {
+                let socket = self
+                    .sockets
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&relay).cloned());
+                if let Some(socket) = socket
+                    && let Err(e) = socket.send_to(data, peer).await
+                {
+                    debug!(error = %e, "relay send failed");
+                }
             }
         }
     }
