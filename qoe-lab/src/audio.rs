@@ -67,6 +67,38 @@ pub enum AudioError {
         /// Output rate.
         to: u32,
     },
+    /// The header claims more samples than [`MAX_WAV_SAMPLES`].
+    #[error("{path}: {samples} samples, more than the {MAX_WAV_SAMPLES} accepted")]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// Samples claimed.
+        samples: u32,
+    },
+    /// Synthetic speech was asked for but `espeak-ng` is not on `PATH`.
+    #[error("espeak-ng is not installed (needed for {spec:?}; scripts/setup-qoe.sh installs it)")]
+    EspeakMissing {
+        /// The voice asked for.
+        spec: String,
+    },
+    /// `espeak-ng` has no voice for this language.
+    #[error("espeak-ng has no voice {voice:?}")]
+    UnknownVoice {
+        /// The `-v` name given.
+        voice: String,
+    },
+    /// `espeak-ng` failed otherwise.
+    #[error("espeak-ng failed for {spec:?}: {message}")]
+    Espeak {
+        /// The voice asked for.
+        spec: String,
+        /// Its exit status and error output.
+        message: String,
+    },
+    /// A voice name that is neither an `alsa-utils` voice nor a valid
+    /// `espeak:<voice>:<text>` spec.
+    #[error("unknown voice {0:?} (known: {known}, or espeak:<voice>:<text>)", known = ALSA_VOICES.join(", "))]
+    BadVoiceSpec(String),
     /// Signals to combine have different rates.
     #[error("mixed sample rates: {0} Hz and {1} Hz")]
     MixedRates(u32, u32),
@@ -90,11 +122,30 @@ impl Audio {
 
 /// Reads a mono 16-bit integer PCM WAV file at any rate.
 pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
+    let file = std::fs::File::open(path).map_err(|e| AudioError::Wav {
+        path: path.to_owned(),
+        source: hound::Error::IoError(e),
+    })?;
+    read_wav_from(std::io::BufReader::new(file), path)
+}
+
+/// Parses mono 16-bit integer PCM WAV data at any rate held in memory (the
+/// parser behind [`read_wav`]; errors name the file as `<bytes>`).
+pub fn read_wav_bytes(bytes: &[u8]) -> Result<Audio, AudioError> {
+    read_wav_from(std::io::Cursor::new(bytes), Path::new("<bytes>"))
+}
+
+/// Longest WAV accepted: one hour at 48 kHz. A header may claim up to
+/// 4 GiB of data; refusing more than this up front keeps a hostile or
+/// truncated file from reserving memory for samples it does not hold.
+pub const MAX_WAV_SAMPLES: u32 = 3600 * 48_000;
+
+fn read_wav_from<R: std::io::Read>(input: R, path: &Path) -> Result<Audio, AudioError> {
     let wav = |source| AudioError::Wav {
         path: path.to_owned(),
         source,
     };
-    let reader = hound::WavReader::open(path).map_err(wav)?;
+    let reader = hound::WavReader::new(input).map_err(wav)?;
     let spec = reader.spec();
     if spec.channels != 1 {
         return Err(AudioError::Channels {
@@ -111,6 +162,12 @@ pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
             } else {
                 "float"
             },
+        });
+    }
+    if reader.len() > MAX_WAV_SAMPLES {
+        return Err(AudioError::TooLong {
+            path: path.to_owned(),
+            samples: reader.len(),
         });
     }
     let samples = reader
@@ -180,6 +237,191 @@ pub fn alsa_speech(voices: &[&str]) -> Result<Audio, AudioError> {
         .map(|v| read_wav_at(&Path::new(ALSA_SOUNDS).join(format!("{v}.wav")), 48_000))
         .collect::<Result<Vec<_>, _>>()?;
     concat(&parts, 300)
+}
+
+/// Reference material named in a scenario's `voices` or on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Voice {
+    /// An `alsa-utils` recording (natural speech), e.g. `Front_Center`.
+    Alsa(String),
+    /// Synthetic speech: `espeak:<voice>:<text>`, e.g. `espeak:nb:God morgen`,
+    /// rendered by `espeak-ng -v <voice>` and resampled to 48 kHz.
+    Espeak {
+        /// The espeak-ng voice (language) name, e.g. `nb`, `en`, `en-us`.
+        voice: String,
+        /// What it says.
+        text: String,
+    },
+}
+
+impl Voice {
+    /// Parses a voice name; checks the syntax only (whether espeak-ng is
+    /// installed and knows the voice shows when rendering).
+    pub fn parse(spec: &str) -> Result<Self, AudioError> {
+        let bad = || AudioError::BadVoiceSpec(spec.to_owned());
+        if let Some(rest) = spec.strip_prefix("espeak:") {
+            let (voice, text) = rest.split_once(':').ok_or_else(bad)?;
+            // A voice is a short name, never an option (`-…`) or a path.
+            let voice_ok = !voice.is_empty()
+                && voice.len() <= 40
+                && !voice.starts_with('-')
+                && voice
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+'));
+            if !voice_ok || text.trim().is_empty() || text.len() > 2000 {
+                return Err(bad());
+            }
+            Ok(Self::Espeak {
+                voice: voice.to_owned(),
+                text: text.to_owned(),
+            })
+        } else if ALSA_VOICES.contains(&spec) {
+            Ok(Self::Alsa(spec.to_owned()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The speech at 48 kHz mono.
+    pub fn render(&self) -> Result<Audio, AudioError> {
+        match self {
+            Self::Alsa(name) => {
+                read_wav_at(&Path::new(ALSA_SOUNDS).join(format!("{name}.wav")), 48_000)
+            }
+            Self::Espeak { voice, text } => espeak(voice, text),
+        }
+    }
+}
+
+/// Whether `espeak-ng` can be run.
+pub fn espeak_available() -> bool {
+    std::process::Command::new("espeak-ng")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Renders `text` with `espeak-ng -v <voice>` (22.05 kHz mono 16-bit) and
+/// resamples it to 48 kHz. The text goes through stdin, so it is never
+/// taken for an option.
+pub fn espeak(voice: &str, text: &str) -> Result<Audio, AudioError> {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let spec = format!("espeak:{voice}:{text}");
+    let out = std::env::temp_dir().join(format!(
+        "qoe-espeak-{}-{}.wav",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let child = std::process::Command::new("espeak-ng")
+        .args(["-v", voice, "-w"])
+        .arg(&out)
+        .arg("--stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AudioError::EspeakMissing { spec });
+        }
+        Err(e) => {
+            return Err(AudioError::Espeak {
+                spec,
+                message: e.to_string(),
+            });
+        }
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A failure here shows as espeak-ng's own error below.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let result = child.wait_with_output();
+    let audio = match result {
+        Ok(o) if o.status.success() && out.exists() => read_wav(&out),
+        Ok(o) => {
+            let stderr = String::from_utf8_lossy(&o.stderr).trim().to_owned();
+            Err(if stderr.contains("voice does not exist") {
+                AudioError::UnknownVoice {
+                    voice: voice.to_owned(),
+                }
+            } else {
+                AudioError::Espeak {
+                    spec,
+                    message: format!("{}: {stderr}", o.status),
+                }
+            })
+        }
+        Err(e) => Err(AudioError::Espeak {
+            spec,
+            message: e.to_string(),
+        }),
+    };
+    let _ = std::fs::remove_file(&out);
+    resample_any(&audio?, 48_000)
+}
+
+/// The reference material: the named voices (`alsa-utils` recordings or
+/// `espeak:<voice>:<text>` specs) at 48 kHz joined with 300 ms pauses.
+pub fn speech(voices: &[&str]) -> Result<Audio, AudioError> {
+    let parts = voices
+        .iter()
+        .map(|v| Voice::parse(v)?.render())
+        .collect::<Result<Vec<_>, _>>()?;
+    concat(&parts, 300)
+}
+
+/// Converts between any two rates: integer-factor downsampling goes
+/// through [`resample`]; anything else through windowed-sinc interpolation
+/// (Blackman window, 16 input samples per side, cut-off at 0.95 of the
+/// lower Nyquist frequency).
+pub fn resample_any(audio: &Audio, to: u32) -> Result<Audio, AudioError> {
+    if to == audio.rate || (to != 0 && to < audio.rate && audio.rate.is_multiple_of(to)) {
+        return resample(audio, to);
+    }
+    if to == 0 || audio.rate == 0 {
+        return Err(AudioError::Resample {
+            from: audio.rate,
+            to,
+        });
+    }
+    use std::f64::consts::PI;
+    let step = f64::from(audio.rate) / f64::from(to); // input samples per output sample
+    // Cut-off in cycles per input sample.
+    let cutoff = 0.95 * 0.5 * (1.0f64).min(1.0 / step);
+    let half = (16.0 * step.max(1.0)).ceil() as i64;
+    let x = &audio.samples;
+    let n_out = (x.len() as f64 / step).floor() as usize;
+    let samples = (0..n_out)
+        .map(|o| {
+            let t = o as f64 * step;
+            let center = t.floor() as i64;
+            let (mut acc, mut gain) = (0.0, 0.0);
+            for k in center - half + 1..=center + half {
+                let d = t - k as f64;
+                let sinc = if d == 0.0 {
+                    2.0 * cutoff
+                } else {
+                    (2.0 * PI * cutoff * d).sin() / (PI * d)
+                };
+                let w = 0.5 + 0.5 * d / half as f64; // 0..1 across the window
+                let blackman = 0.42 - 0.5 * (2.0 * PI * w).cos() + 0.08 * (4.0 * PI * w).cos();
+                let tap = sinc * blackman;
+                gain += tap;
+                if k >= 0
+                    && let Some(s) = x.get(k as usize)
+                {
+                    acc += tap * f64::from(*s);
+                }
+            }
+            (acc / gain).round().clamp(-32768.0, 32767.0) as i16
+        })
+        .collect();
+    Ok(Audio { rate: to, samples })
 }
 
 /// Downsamples by an integer factor through a windowed-sinc low-pass
@@ -343,6 +585,65 @@ mod tests {
             resample(&tone(44_100, 1.0, 0.1), 16_000),
             Err(AudioError::Resample { .. })
         ));
+    }
+
+    #[test]
+    fn rational_resampling_keeps_tones() {
+        // 22.05 kHz (espeak-ng) to 48 kHz: a 1 kHz tone keeps its level
+        // and its frequency (zero crossings), length scales by 48/22.05.
+        let up = resample_any(&tone(22_050, 1000.0, 0.5), 48_000).unwrap();
+        assert_eq!(up.rate, 48_000);
+        assert!(
+            (up.samples.len() as i64 - 24_000).abs() <= 1,
+            "{}",
+            up.samples.len()
+        );
+        let mid = &up.samples[2000..22_000];
+        assert!(
+            (rms(mid) / (8000.0 / 2f64.sqrt()) - 1.0).abs() < 0.01,
+            "{}",
+            rms(mid)
+        );
+        let crossings = mid.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+        assert!(
+            (crossings as i64 - 2 * 20_000 / 48).abs() <= 2,
+            "{crossings}"
+        );
+        // Integer factors go through `resample`.
+        let a = tone(48_000, 440.0, 0.1);
+        assert_eq!(
+            resample_any(&a, 16_000).unwrap(),
+            resample(&a, 16_000).unwrap()
+        );
+        assert!(resample_any(&a, 0).is_err());
+    }
+
+    #[test]
+    fn voice_specs() {
+        assert_eq!(
+            Voice::parse("Front_Center").unwrap(),
+            Voice::Alsa("Front_Center".into())
+        );
+        assert_eq!(
+            Voice::parse("espeak:nb:God morgen: hei").unwrap(),
+            Voice::Espeak {
+                voice: "nb".into(),
+                text: "God morgen: hei".into()
+            }
+        );
+        for bad in [
+            "Front_Centre",
+            "espeak:nb",
+            "espeak::hei",
+            "espeak:nb:  ",
+            "espeak:--help:x",
+            "espeak:../x:y",
+        ] {
+            assert!(
+                matches!(Voice::parse(bad), Err(AudioError::BadVoiceSpec(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -387,14 +387,18 @@ async fn live(a: &LiveArgs) -> anyhow::Result<()> {
     }
     let rx = &report.received;
     println!(
-        "received  {} of {} packets: {:.2} % lost, {} FEC-recovered, {} concealed ({:.2} %), jitter {:.2} ms",
+        "received  {} of {} packets: {:.2} % lost, {} FEC-recovered, {} concealed ({:.2} %), jitter {:.2} ms, jitter-buffer delay {:.1} ms mean / {:.1} ms p95 ({:.1} / {:.1} ms after the first 2 s)",
         rx.received,
         rx.expected,
         100.0 * rx.loss(),
         rx.fec_recovered,
         rx.concealed,
         100.0 * rx.concealment_ratio(),
-        rx.jitter_ms
+        rx.jitter_ms,
+        rx.jitter_buffer_delay_ms.mean,
+        rx.jitter_buffer_delay_ms.p95,
+        rx.jitter_buffer_delay_steady_ms.mean,
+        rx.jitter_buffer_delay_steady_ms.p95
     );
     let p = &report.proxy;
     println!(

@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! name = "opus-wb-24k under loss"
-//! voices = ["Front_Center", "Rear_Left", "Side_Right"]  # or reference = "ref.wav"
+//! voices = ["Front_Center", "Rear_Left", "espeak:nb:God morgen"]  # or reference = "ref.wav"
 //! codecs = ["opus-wb-24k"]
 //! protection = ["plc", "fec", "red", "fec+red"]
 //! loss_models = ["random", "bursty"]     # or a preset: "wifi", "congested-lte"
@@ -19,7 +19,8 @@
 //! ```
 //!
 //! Every key but `codecs` has the default shown (`voices`: all eight
-//! `alsa-utils` voices). Unknown keys, unknown codecs or loss models and
+//! `alsa-utils` voices; `espeak:<voice>:<text>` names synthetic speech
+//! rendered by espeak-ng). Unknown keys, unknown codecs or loss models and
 //! empty axes are errors, found before anything runs.
 
 use std::path::{Path, PathBuf};
@@ -379,13 +380,10 @@ impl Scenario {
             (None, Some(v)) => {
                 nonempty(v.len(), "voices")?;
                 for name in &v {
-                    if !crate::audio::ALSA_VOICES.contains(&name.as_str()) {
+                    if let Err(e) = crate::audio::Voice::parse(name) {
                         return Err(ScenarioError::Parse {
                             path: path.to_owned(),
-                            message: format!(
-                                "unknown voice {name:?} (known: {})",
-                                crate::audio::ALSA_VOICES.join(", ")
-                            ),
+                            message: e.to_string(),
                         });
                     }
                 }
@@ -585,6 +583,13 @@ mod tests {
         assert!(e.contains("missing field `codecs`"), "{e}");
         let e = err("codecs = [\"opus-wb-24k\"]\nvoices = [\"Front_Centre\"]");
         assert!(e.contains("unknown voice \"Front_Centre\""), "{e}");
+        let e = err("codecs = [\"opus-wb-24k\"]\nvoices = [\"espeak:nb\"]");
+        assert!(e.contains("espeak:<voice>:<text>"), "{e}");
+        let s = Scenario::parse(
+            "codecs = [\"opus-wb-24k\"]\nvoices = [\"Front_Center\", \"espeak:en:Hello there\"]",
+        )
+        .unwrap();
+        assert!(matches!(&s.reference, Reference::Voices(v) if v[1] == "espeak:en:Hello there"));
         let e = err("codecs = [\"opus-wb-24k\"]\nburst_length = 0.5");
         assert!(e.contains("burst_length"), "{e}");
         let e = Scenario::load(Path::new("/nonexistent/scenario.toml"))

@@ -72,6 +72,26 @@ async fn ten_percent_loss_at_the_proxy_is_measured_and_scored() {
     assert!(rx.expected >= 400, "{rx:?}");
     assert!((0.04..=0.16).contains(&rx.loss()), "loss {}", rx.loss());
     assert_eq!(rx.concealed + rx.fec_recovered, rx.expected - rx.received);
+    // The delay an adaptive jitter buffer (95th-percentile target, 20 ms
+    // minimum) adds on loopback: above zero, well under a second.
+    let jb = rx.jitter_buffer_delay_ms;
+    let steady = rx.jitter_buffer_delay_steady_ms;
+    println!(
+        "live: jitter-buffer delay {jb:?}, steady {steady:?}, late {}",
+        rx.jitter_buffer_late
+    );
+    assert!(jb.frames > 300, "{jb:?}");
+    assert!(jb.mean > 0.0 && jb.mean < 1000.0, "{jb:?}");
+    assert!(jb.p95 >= jb.mean && jb.p95 < 1000.0, "{jb:?}");
+    // Past the start-up burst, loopback jitter is small: the target sits
+    // near its 20 ms minimum.
+    assert!(steady.frames > 150, "{steady:?}");
+    assert!(steady.mean > 0.0 && steady.p95 < 200.0, "{steady:?}");
+    let json = serde_json::to_value(&report.received).unwrap();
+    assert!(
+        json["jitter_buffer_delay_ms"]["mean"].as_f64().is_some(),
+        "{json}"
+    );
     // No packet bypasses the impairment: the bots talked only to the proxy,
     // and it received exactly what they sent.
     assert!(report.only_through_proxy);

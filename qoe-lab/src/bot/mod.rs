@@ -31,7 +31,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 pub use media::{MediaClip, MediaError, VideoFrame};
-pub use pcm::{PcmSink, ReceivedAudio};
+pub use pcm::{DelayStats, PcmSink, ReceivedAudio};
 
 /// What a bot sends.
 #[derive(Debug, Clone)]

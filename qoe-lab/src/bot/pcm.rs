@@ -8,12 +8,22 @@
 //! next packet's in-band FEC data) when the next packet arrives. That is a
 //! receiver with an unbounded jitter buffer, so what is scored is the
 //! network's loss as the decoder conceals it, not late-packet discards.
+//!
+//! The delay such a receiver would add is measured alongside: every packet
+//! also goes through the pipeline's adaptive jitter buffer
+//! ([`JitterBuffer`], 95th-percentile target, its playout clock ticking
+//! every 20 ms from the first arrival), and each frame it plays from a
+//! packet contributes playout time − that packet's arrival time to
+//! [`ReceivedAudio::jitter_buffer_delay_ms`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use opus::{Channels, Decoder};
+
+use crate::pipeline::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::pipeline::rtp::RtpPacket;
 
 /// Samples per 20 ms frame at 48 kHz.
 const FRAME: usize = 960;
@@ -41,10 +51,56 @@ pub struct ReceivedAudio {
     pub decode_errors: u64,
     /// RFC 3550 interarrival jitter, ms.
     pub jitter_ms: f64,
+    /// Jitter-buffer delay (playout − arrival) of the frames an adaptive
+    /// jitter buffer played from packets.
+    ///
+    /// This covers the whole call, start included: a sender that queued
+    /// packets while the connection came up delivers them in a burst, and
+    /// the buffer's target follows that burst for its 2 s window.
+    pub jitter_buffer_delay_ms: DelayStats,
+    /// The same after the first [`STEADY_AFTER_FRAMES`] frames played
+    /// (one target window): the steady-state figure.
+    pub jitter_buffer_delay_steady_ms: DelayStats,
+    /// Packets that adaptive jitter buffer received after their playout
+    /// time (discarded there; this sink still decodes them).
+    pub jitter_buffer_late: u64,
+    #[serde(skip)]
+    delays_ms: Vec<f64>,
     #[serde(skip)]
     last_seq: Option<u64>,
     #[serde(skip)]
     last_transit: Option<f64>,
+}
+
+/// Frames played before [`ReceivedAudio::jitter_buffer_delay_steady_ms`]
+/// starts counting: one window of the buffer's target (100 frames, 2 s).
+pub const STEADY_AFTER_FRAMES: usize = 100;
+
+/// Mean and 95th percentile of a delay, ms.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct DelayStats {
+    /// Mean, ms.
+    pub mean: f64,
+    /// 95th percentile (nearest rank), ms.
+    pub p95: f64,
+    /// Frames measured.
+    pub frames: u64,
+}
+
+impl DelayStats {
+    fn of(values: &[f64]) -> Self {
+        if values.is_empty() {
+            return Self::default();
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((sorted.len() as f64 * 0.95).ceil() as usize).clamp(1, sorted.len());
+        Self {
+            mean: sorted.iter().sum::<f64>() / sorted.len() as f64,
+            p95: sorted[rank - 1],
+            frames: sorted.len() as u64,
+        }
+    }
 }
 
 impl ReceivedAudio {
@@ -67,6 +123,75 @@ impl ReceivedAudio {
 struct Track {
     audio: ReceivedAudio,
     decoder: Option<Decoder>,
+    jitter: JitterMeter,
+}
+
+/// The pipeline's jitter buffer, fed the received packets, its playout
+/// clock run up to each arrival (nothing changes between arrivals, so
+/// ticking late is exact). Only its timing is used.
+struct JitterMeter {
+    buffer: JitterBuffer,
+    frame: std::time::Duration,
+    /// Next playout tick, from the first arrival on.
+    next_tick: Option<std::time::Duration>,
+    /// Arrival time of each held packet, by 16-bit sequence number.
+    arrivals: HashMap<u16, std::time::Duration>,
+}
+
+impl JitterMeter {
+    fn new() -> Self {
+        let cfg = JitterConfig::default();
+        Self {
+            buffer: JitterBuffer::new(cfg),
+            frame: cfg.frame,
+            next_tick: None,
+            arrivals: HashMap::new(),
+        }
+    }
+
+    /// Plays every tick due before `now`, recording delays into `a`.
+    fn run_until(&mut self, now: std::time::Duration, a: &mut ReceivedAudio) {
+        while let Some(tick) = self.next_tick.filter(|t| *t <= now) {
+            if let Some(Playout::Packet { .. }) = self.buffer.pop(tick)
+                && let Some(played) = self.buffer.next_frame().map(|n| (n - 1) as u16)
+                && let Some(arrived) = self.arrivals.remove(&played)
+            {
+                a.delays_ms
+                    .push(tick.saturating_sub(arrived).as_secs_f64() * 1000.0);
+            }
+            self.next_tick = Some(tick + self.frame);
+        }
+        // Bound memory: drop arrivals far behind the playout point.
+        if self.arrivals.len() > 1024
+            && let Some(next) = self.buffer.next_frame()
+        {
+            let next = next as u16;
+            self.arrivals
+                .retain(|seq, _| next.wrapping_sub(*seq) as i16 <= 0);
+        }
+    }
+
+    fn packet(&mut self, now: std::time::Duration, seq: u16, a: &mut ReceivedAudio) {
+        self.run_until(now, a);
+        let late_before = self.buffer.stats().late;
+        self.arrivals.insert(seq, now);
+        self.buffer.insert(
+            now,
+            RtpPacket {
+                seq,
+                timestamp: 0,
+                payload: Vec::new(),
+                redundant: Vec::new(),
+            },
+        );
+        if self.buffer.stats().late > late_before {
+            a.jitter_buffer_late += 1;
+            self.arrivals.remove(&seq);
+        }
+        if self.next_tick.is_none() {
+            self.next_tick = Some(now);
+        }
+    }
 }
 
 /// A shared, cloneable sink a bot decodes received audio into (see
@@ -101,7 +226,14 @@ impl PcmSink {
             .lock()
             .map(|t| {
                 t.iter()
-                    .map(|(k, v)| (k.clone(), v.audio.clone()))
+                    .map(|(k, v)| {
+                        let mut a = v.audio.clone();
+                        a.jitter_buffer_delay_ms = DelayStats::of(&a.delays_ms);
+                        a.jitter_buffer_delay_steady_ms = DelayStats::of(
+                            a.delays_ms.get(STEADY_AFTER_FRAMES..).unwrap_or_default(),
+                        );
+                        (k.clone(), a)
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -116,8 +248,11 @@ impl PcmSink {
         let track = tracks.entry(publisher.to_owned()).or_insert_with(|| Track {
             audio: ReceivedAudio::default(),
             decoder: Decoder::new(48_000, Channels::Mono).ok(),
+            jitter: JitterMeter::new(),
         });
         let a = &mut track.audio;
+        let now = arrival.saturating_duration_since(self.epoch);
+        track.jitter.packet(now, seq as u16, a);
         if a.last_seq.is_some_and(|last| seq <= last) {
             a.late += 1;
             return;
@@ -211,5 +346,38 @@ mod tests {
             }
             assert_eq!(a.decode_errors, 0);
         }
+    }
+
+    #[test]
+    fn jitter_buffer_delay_follows_the_jitter() {
+        let t0 = Instant::now();
+        let payload = {
+            let mut enc = Encoder::new(48_000, Channels::Mono, Application::Voip).unwrap();
+            enc.encode_vec(&[0i16; FRAME], 400).unwrap()
+        };
+        let run = |jitter_ms: u64| {
+            let sink = PcmSink::new(false);
+            for i in 0..300u64 {
+                // Every fourth packet is `jitter_ms` late (no reordering).
+                let late = if i % 4 == 1 { jitter_ms } else { 0 };
+                let at = t0 + std::time::Duration::from_millis(20 * i + late);
+                sink.push("p", 5000 + i, i * 960, at, &payload);
+            }
+            sink.snapshot()["p"].clone()
+        };
+        let steady = run(0);
+        let jittery = run(60);
+        let (s, j) = (
+            steady.jitter_buffer_delay_ms,
+            jittery.jitter_buffer_delay_ms,
+        );
+        assert!(s.frames > 250 && j.frames > 200, "{s:?} {j:?}");
+        // Steady: the 20 ms minimum target; 60 ms spikes on a quarter of
+        // the packets: the 95th-percentile target follows them.
+        assert!((15.0..=45.0).contains(&s.mean), "{s:?}");
+        assert!(j.p95 >= 60.0 && j.p95 < 200.0 && j.mean > s.mean, "{j:?}");
+        assert_eq!(steady.jitter_buffer_late, 0);
+        let json = serde_json::to_value(&jittery).unwrap();
+        assert!(json["jitter_buffer_delay_ms"]["p95"].as_f64().unwrap() > 0.0);
     }
 }

@@ -217,3 +217,40 @@ fn bad_input_is_a_typed_error() {
         Err(score::ScoreError::SilentDegraded)
     ));
 }
+
+/// Synthetic Norwegian speech (espeak-ng, 22.05 kHz resampled to 48 kHz)
+/// through the clean pipeline. espeak-ng's formant speech is band-limited
+/// and very regular, so it codes well: the floor is the natural-speech one
+/// (3.8) less a margin for the synthetic material, 3.5.
+#[test]
+fn espeak_norwegian_clean_scores_above_3_5() {
+    if !audio::espeak_available() {
+        // Typed error instead of a skip: the message says how to fix it.
+        let err = audio::speech(&["espeak:nb:Hei"]).unwrap_err();
+        assert!(
+            matches!(err, audio::AudioError::EspeakMissing { .. }),
+            "{err}"
+        );
+        panic!("{err}");
+    }
+    let nb =
+        audio::speech(&["espeak:nb:God morgen. Dette er en prøve av lydkvaliteten i samtale."])
+            .unwrap();
+    assert_eq!(nb.rate, 48_000);
+    assert!(
+        nb.seconds() > 2.0 && nb.seconds() < 10.0,
+        "{}",
+        nb.seconds()
+    );
+    let sim = simulate(&nb, &config(LossModel::Random { p: 0.0 }, 1, false, 0)).unwrap();
+    assert_eq!(sim.stats.concealed, 0);
+    let s = score::score_with(&nb, &sim.degraded, score::ScoreOptions::PESQ_ONLY).unwrap();
+    let wb = s.pesq_wb.unwrap();
+    println!("espeak nb, clean opus-wb-24k: WB-PESQ {wb:.3}");
+    assert!(wb > 3.5, "espeak nb clean WB-PESQ {wb}");
+    let err = audio::speech(&["espeak:xx-nonexistent:hei"]).unwrap_err();
+    assert!(
+        matches!(&err, audio::AudioError::UnknownVoice { voice } if voice == "xx-nonexistent"),
+        "{err}"
+    );
+}

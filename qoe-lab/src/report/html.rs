@@ -68,7 +68,7 @@ pub fn render(report: &Report, plots: &[Plot]) -> String {
     let s = &report.scenario;
     let mut h = String::new();
     let reference = match &s.reference {
-        Reference::Voices(v) => format!("alsa-utils voices: {}", v.join(", ")),
+        Reference::Voices(v) => format!("voices: {}", v.join(", ")),
         Reference::Wav(p) => p.display().to_string(),
     };
     let seeds: Vec<String> = s.seeds.iter().map(u64::to_string).collect();

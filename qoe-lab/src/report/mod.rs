@@ -197,7 +197,7 @@ pub fn reference_audio(scenario: &Scenario) -> Result<Audio, ReportError> {
     Ok(match &scenario.reference {
         Reference::Voices(v) => {
             let names: Vec<&str> = v.iter().map(String::as_str).collect();
-            audio::alsa_speech(&names)?
+            audio::speech(&names)?
         }
         Reference::Wav(path) => audio::read_wav_at(path, pipeline::RATE)?,
     })
