@@ -144,6 +144,28 @@ impl<A: RelayAllocator> TurnServer<A> {
         self.reply_success(buf, info, key, &attrs);
     }
 
+    /// The live allocation of this 5-tuple, if it belongs to the
+    /// authenticated user; otherwise answers 437 (no allocation) or 441
+    /// (someone else's) and returns `None`.
+    fn own_allocation(
+        &mut self,
+        now: Instant,
+        tuple: FiveTuple,
+        info: &RequestInfo,
+        auth: &Authenticated,
+        buf: &mut Vec<u8>,
+    ) -> Option<super::table::AllocationId> {
+        let Some(id) = self.live_allocation(&tuple, now) else {
+            self.reply_error(buf, info, &auth.key, code::ALLOCATION_MISMATCH, &[]);
+            return None;
+        };
+        if self.table.get(id)?.username != auth.username {
+            self.reply_error(buf, info, &auth.key, code::WRONG_CREDENTIALS, &[]);
+            return None;
+        }
+        Some(id)
+    }
+
     pub(super) fn on_refresh(
         &mut self,
         now: Instant,
@@ -154,15 +176,12 @@ impl<A: RelayAllocator> TurnServer<A> {
         buf: &mut Vec<u8>,
     ) {
         let key = &auth.key;
-        let Some(id) = self.live_allocation(&tuple, now) else {
-            return self.reply_error(buf, info, key, code::ALLOCATION_MISMATCH, &[]);
+        let Some(id) = self.own_allocation(now, tuple, info, auth, buf) else {
+            return;
         };
         let Some(allocation) = self.table.get(id) else {
             return;
         };
-        if allocation.username != auth.username {
-            return self.reply_error(buf, info, key, code::WRONG_CREDENTIALS, &[]);
-        }
         match requested_family(msg) {
             Ok(Some(family)) if family != AddressFamily::of(&allocation.relay.ip()) => {
                 return self.reply_error(buf, info, key, code::PEER_ADDRESS_FAMILY_MISMATCH, &[]);
@@ -198,15 +217,12 @@ impl<A: RelayAllocator> TurnServer<A> {
         buf: &mut Vec<u8>,
     ) {
         let key = &auth.key;
-        let Some(id) = self.live_allocation(&tuple, now) else {
-            return self.reply_error(buf, info, key, code::ALLOCATION_MISMATCH, &[]);
+        let Some(id) = self.own_allocation(now, tuple, info, auth, buf) else {
+            return;
         };
         let Some(allocation) = self.table.get(id) else {
             return;
         };
-        if allocation.username != auth.username {
-            return self.reply_error(buf, info, key, code::WRONG_CREDENTIALS, &[]);
-        }
         let peers: Vec<IpAddr> = match msg.decode_all(attr_type::XOR_PEER_ADDRESS) {
             Ok(attrs) => attrs
                 .iter()
@@ -251,15 +267,12 @@ impl<A: RelayAllocator> TurnServer<A> {
         buf: &mut Vec<u8>,
     ) {
         let key = &auth.key;
-        let Some(id) = self.live_allocation(&tuple, now) else {
-            return self.reply_error(buf, info, key, code::ALLOCATION_MISMATCH, &[]);
+        let Some(id) = self.own_allocation(now, tuple, info, auth, buf) else {
+            return;
         };
         let Some(allocation) = self.table.get(id) else {
             return;
         };
-        if allocation.username != auth.username {
-            return self.reply_error(buf, info, key, code::WRONG_CREDENTIALS, &[]);
-        }
         let (Ok(Some(Attribute::ChannelNumber(number))), Ok(Some(Attribute::XorPeerAddress(peer)))) = (
             msg.decode(attr_type::CHANNEL_NUMBER),
             msg.decode(attr_type::XOR_PEER_ADDRESS),
