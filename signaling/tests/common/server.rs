@@ -7,7 +7,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use samtale::{Config, Running};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -42,7 +41,7 @@ pub async fn start(config: Config) -> Running {
     samtale::start(config).await.unwrap()
 }
 
-/// One HTTP/1.1 request; returns (status, body).
+/// One HTTP/1.1 request; returns (status, body). The bot's client.
 pub async fn http(
     addr: SocketAddr,
     method: &str,
@@ -50,41 +49,9 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if !body.is_empty() {
-        req.push_str("Content-Type: application/json\r\n");
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
+    samtale_qoe_lab::bot::http::request_with(addr, method, path, headers, body)
         .await
         .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
-    };
-    (status, body)
 }
 
 /// Creates a room; returns (room id, token).
@@ -144,20 +111,4 @@ pub async fn join(server: &Running, token: &str, name: &str) -> (Ws, Value) {
     .await;
     let joined = recv(&mut w).await.unwrap();
     (w, joined)
-}
-
-/// Decodes an HTTP/1.1 chunked body.
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].strip_prefix("\r\n").unwrap_or(&rest[n..]);
-    }
-    out
 }
