@@ -10,17 +10,10 @@ use std::sync::Arc;
 
 use common::bots::{clip, wait_stats};
 use common::server::*;
-use samtale_qoe_lab::bot::{Bot, BotConfig, MediaClip, Source};
+use samtale_qoe_lab::bot::{Bot, BotConfig, MediaClip, Source, frame_hash};
 
 fn hashes(clip: &MediaClip) -> HashSet<u64> {
-    clip.video
-        .iter()
-        .map(|f| {
-            f.data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-            })
-        })
-        .collect()
+    clip.video.iter().map(|f| frame_hash(&f.data)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

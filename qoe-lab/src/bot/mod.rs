@@ -165,8 +165,9 @@ impl Bot {
     }
 }
 
-fn hash(data: &[u8]) -> u64 {
-    // FNV-1a: enough to tell frames apart in tests.
+/// The hash [`TrackStats::video_hashes`] holds for a frame (FNV-1a:
+/// enough to tell frames apart, not a security property).
+pub fn frame_hash(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     })
@@ -425,7 +426,7 @@ fn on_event(
                         t.video_keyframes += 1;
                     }
                     if t.video_hashes.len() < MAX_HASHES {
-                        t.video_hashes.insert(hash(&data.data));
+                        t.video_hashes.insert(frame_hash(&data.data));
                     }
                 }
                 None => {}
