@@ -186,13 +186,17 @@ async fn uclient_relays_over_udp_with_channel_data() {
     let (_peer, port) = peer();
     let r = uclient(&turn, port, &[&LOAD[..], &["-W", SECRET]].concat()).await;
     assert_clean(&r, 1000);
-    let stats = turn.handle.stats.clone();
-    tokio::time::sleep(Duration::from_millis(1100)).await; // stats publish every second
-    let s = stats.lock().unwrap().clone();
-    assert!(
-        s.packets_to_peers >= 1000 && s.packets_to_clients >= 1000,
-        "{s:?}"
-    );
+    // Statistics are published once a second: wait for them, bounded.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = turn.handle.stats.lock().unwrap().clone();
+        if s.packets_to_peers >= 1000 && s.packets_to_clients >= 1000 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+    }
 }
 
 #[tokio::test]
