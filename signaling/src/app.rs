@@ -55,6 +55,8 @@ pub struct AppState {
     pub metrics: SignalingMetrics,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The messaging API.
+    pub msg: Arc<crate::msg::MsgState>,
 }
 
 /// Shared state handle.
@@ -80,11 +82,12 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route("/ws", get(websocket))
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .merge(crate::msg::router())
         .with_state(state)
 }
 
 /// An HTTP error with a JSON body `{"error":{"code","message"}}`.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -10,6 +10,7 @@ pub mod config;
 pub mod hub;
 pub mod ice;
 pub mod metrics;
+pub mod msg;
 pub mod protocol;
 pub mod session;
 pub mod token;
@@ -208,7 +209,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .trim_end_matches('/')
         .to_owned();
 
+    let msg_state = Arc::new(msg::open(&config).await?);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(msg::purge_loop(msg_state.clone(), shutdown_rx.clone()));
     let state = Arc::new(AppState {
         config: config.clone(),
         public_url: public_url.clone(),
@@ -220,6 +223,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn_addr: turn_handle.as_ref().map(|h| h.udp_addr),
         metrics: SignalingMetrics::default(),
         shutdown: shutdown_rx,
+        msg: msg_state,
     });
 
     let events_state = state.clone();
