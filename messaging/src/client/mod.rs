@@ -90,6 +90,8 @@ struct SavedState {
 /// A connected, authenticated device.
 pub struct Client {
     conn: Connection,
+    /// Access token for HTTP endpoints (media uploads).
+    token: String,
     server: String,
     device: Device,
     caller: Caller,
@@ -118,6 +120,12 @@ impl Client {
     /// The device's public keys.
     pub fn device_keys(&self) -> DeviceKeys {
         self.device.keys()
+    }
+
+    /// The access token, for HTTP endpoints such as media uploads
+    /// (`Authorization: Bearer …`). Secret: never log it.
+    pub fn access_token(&self) -> &str {
+        &self.token
     }
 
     /// The server URL.

@@ -121,6 +121,7 @@ impl Client {
         conn.request("auth", json!({ "token": token })).await?;
         Ok(Client {
             conn,
+            token,
             server: server.to_owned(),
             caller: Caller {
                 account_id: device.account_id(),
