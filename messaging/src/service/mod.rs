@@ -8,6 +8,7 @@
 //! Request and response bodies are in [`api`].
 
 pub mod api;
+mod device_cache;
 mod error;
 pub mod guest;
 
@@ -82,6 +83,7 @@ pub struct MessagingService<S, C> {
     clock: C,
     guest_key: GuestKey,
     config: ServiceConfig,
+    devices: device_cache::DeviceCache,
 }
 
 impl<S: Store, C: Clock> MessagingService<S, C> {
@@ -92,7 +94,18 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             clock,
             guest_key,
             config,
+            devices: device_cache::DeviceCache::default(),
         }
+    }
+
+    /// A bound device, from the cache when it was read moments ago.
+    async fn device(&self, id: DeviceId) -> Result<DeviceRecord, crate::store::StoreError> {
+        if let Some(d) = self.devices.get(id) {
+            return Ok(d);
+        }
+        let d = self.store.device(id).await?;
+        self.devices.put(&d);
+        Ok(d)
     }
 
     /// The store (maintenance, tests).
@@ -130,7 +143,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
     }
 
     async fn check_caller(&self, caller: &Caller) -> Result<DeviceRecord, ServiceError> {
-        match self.store.device(caller.device_id).await {
+        match self.device(caller.device_id).await {
             Ok(d) if d.keys.account_id == caller.account_id => Ok(d),
             _ => Err(ServiceError::Forbidden("unknown device")),
         }
@@ -228,7 +241,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
         device: DeviceId,
     ) -> Result<ClaimedKey, ServiceError> {
         self.check_caller(caller).await?;
-        let owner = self.store.device(device).await?;
+        let owner = self.device(device).await?;
         let key = self.store.claim_key(device).await?;
         Ok(ClaimedKey {
             device: owner.keys,
@@ -401,6 +414,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
         self.store
             .unbind_devices(device_list, current.version, &removed)
             .await?;
+        self.devices.evict(&removed);
         Ok(removed)
     }
 
@@ -561,7 +575,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
         device: DeviceId,
     ) -> Result<DeviceKeys, ServiceError> {
         self.check_caller(caller).await?;
-        Ok(self.store.device(device).await?.keys)
+        Ok(self.device(device).await?.keys)
     }
 
     /// Every device of every member, for encrypting to the conversation.
@@ -628,7 +642,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             if !seen.insert(e.device_id) {
                 return Err(ServiceError::BadRequest("two envelopes for one device"));
             }
-            let target = self.store.device(e.device_id).await?;
+            let target = self.device(e.device_id).await?;
             let member = conv
                 .members
                 .iter()
