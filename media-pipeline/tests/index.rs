@@ -30,7 +30,7 @@ fn record(n: u8, owner: &str, size: u64, state: MediaState) -> MediaRecord {
         created_at: t(0),
         expires_at: t(100_000),
         state,
-        view_once: n % 2 == 0,
+        view_once: n.is_multiple_of(2),
         multipart: None,
     }
 }

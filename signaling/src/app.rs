@@ -55,6 +55,8 @@ pub struct AppState {
     pub metrics: SignalingMetrics,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// Media storage, index and sweeper.
+    pub media: Arc<crate::media::MediaService>,
 }
 
 /// Shared state handle.
@@ -79,6 +81,7 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws", get(websocket))
+        .merge(crate::media::routes::router())
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(state)
 }

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod hub;
 pub mod ice;
+pub mod media;
 pub mod metrics;
 pub mod protocol;
 pub mod session;
@@ -64,6 +65,7 @@ impl Running {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         self.state.sfu.shutdown().await;
+        self.state.media.stop_sweeper().await;
         self.server.abort();
         let _ = self.server.await;
     }
@@ -208,7 +210,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .trim_end_matches('/')
         .to_owned();
 
+    let media = Arc::new(media::MediaService::open(&config, &public_url).await?);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    media.start_sweeper(shutdown_rx.clone());
     let state = Arc::new(AppState {
         config: config.clone(),
         public_url: public_url.clone(),
@@ -220,6 +224,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn_addr: turn_handle.as_ref().map(|h| h.udp_addr),
         metrics: SignalingMetrics::default(),
         shutdown: shutdown_rx,
+        media,
     });
 
     let events_state = state.clone();

@@ -2,4 +2,5 @@
 
 pub mod bots;
 pub mod browser;
+pub mod media_http;
 pub mod server;

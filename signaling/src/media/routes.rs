@@ -1,0 +1,285 @@
+//! The media JSON API for authenticated devices (`docs/MEDIA.md`):
+//! upload slots, confirmation, download URLs, multipart uploads and
+//! view-once grants. Media is named by its id, the random part of its
+//! object key (32 hex characters).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, body::Bytes};
+use samtale_media::storage::{ObjectKey, PresignedRequest};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::MediaApiError;
+use super::auth::MediaCaller;
+use crate::app::Shared;
+
+/// Most devices one grant request may name.
+const MAX_GRANT_DEVICES: usize = 256;
+
+/// The media API routes (to merge into the app router).
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/api/media/uploads", post(request_upload))
+        .route("/api/media/multipart", post(request_multipart))
+        .route("/api/media/view-once", post(super::serve::view_once))
+        .route("/api/media/{id}", get(download_url))
+        .route("/api/media/{id}/confirm", post(confirm))
+        .route("/api/media/{id}/parts", post(part_urls))
+        .route("/api/media/{id}/complete", post(complete))
+        .route("/api/media/{id}/abort", post(abort))
+        .route("/api/media/{id}/grants", post(grants))
+        .route("/api/media/{id}/thumbnail", get(super::serve::thumbnail))
+        .route(
+            &format!("{}/{{*key}}", super::LOCAL_OBJECTS_PATH),
+            get(super::serve::local_object).put(super::serve::local_object),
+        )
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, MediaApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| MediaApiError::new(StatusCode::BAD_REQUEST, "bad-json", e.to_string()))
+}
+
+/// The object key of a media id (`<prefix>/<32 lowercase hex>`).
+pub(super) fn key_of(state: &Shared, id: &str) -> Result<ObjectKey, MediaApiError> {
+    let well_formed = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let not_found = || MediaApiError::new(StatusCode::NOT_FOUND, "not-found", "no such media");
+    if !well_formed {
+        return Err(not_found());
+    }
+    let prefix = &state.media.store.config().prefix;
+    ObjectKey::new(format!("{prefix}/{id}")).map_err(|_| not_found())
+}
+
+fn id_of(key: &ObjectKey) -> &str {
+    key.as_str().rsplit('/').next().unwrap_or_default()
+}
+
+fn presigned(r: &PresignedRequest) -> Value {
+    let headers: serde_json::Map<String, Value> = r
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "method": r.method.as_str(),
+        "url": r.url,
+        "headers": headers,
+        "expiresAt": unix(r.expires_at),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct UploadRequest {
+    size: u64,
+    content_type: String,
+    #[serde(default)]
+    view_once: bool,
+}
+
+async fn request_upload(
+    State(state): State<Shared>,
+    caller: MediaCaller,
+    body: Bytes,
+) -> Result<Response, MediaApiError> {
+    let req: UploadRequest = parse(&body)?;
+    let slot = state
+        .media
+        .store
+        .request_upload(
+            &caller.account,
+            &req.content_type,
+            req.size,
+            req.view_once,
+            SystemTime::now(),
+        )
+        .await?;
+    let answer = json!({"id": id_of(&slot.key), "upload": presigned(&slot.request)});
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn request_multipart(
+    State(state): State<Shared>,
+    caller: MediaCaller,
+    body: Bytes,
+) -> Result<Response, MediaApiError> {
+    let req: UploadRequest = parse(&body)?;
+    let slot = state
+        .media
+        .store
+        .request_multipart_upload(
+            &caller.account,
+            &req.content_type,
+            req.size,
+            req.view_once,
+            SystemTime::now(),
+        )
+        .await?;
+    let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
+    let answer = json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts});
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+async fn confirm(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    caller: MediaCaller,
+) -> Result<Json<Value>, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    let now = SystemTime::now();
+    state
+        .media
+        .store
+        .confirm_upload(&caller.account, &key, now)
+        .await?;
+    Ok(Json(json!({"id": id, "state": "stored"})))
+}
+
+/// A presigned GET for stored media. Any authenticated device that knows
+/// the id may fetch it: the id is an unguessable capability handed over in
+/// an (end-to-end-encrypted) message, and E2EE files are ciphertext.
+async fn download_url(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    _caller: MediaCaller,
+) -> Result<Json<Value>, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    let request = state
+        .media
+        .store
+        .download_url(&key, SystemTime::now())
+        .await?;
+    Ok(Json(json!({"id": id, "download": presigned(&request)})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PartsRequest {
+    parts: Vec<u16>,
+}
+
+async fn part_urls(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    caller: MediaCaller,
+    body: Bytes,
+) -> Result<Json<Value>, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    let req: PartsRequest = parse(&body)?;
+    if req.parts.is_empty() || req.parts.len() > usize::from(samtale_media::storage::MAX_PARTS) {
+        return Err(MediaApiError::bad_request("ask for 1 to 10000 parts"));
+    }
+    let urls = state
+        .media
+        .store
+        .presign_part_urls(&caller.account, &key, &req.parts, SystemTime::now())
+        .await?;
+    let parts: Vec<Value> = req
+        .parts
+        .iter()
+        .zip(&urls)
+        .map(|(n, r)| {
+            let mut v = presigned(r);
+            v["partNumber"] = json!(n);
+            v
+        })
+        .collect();
+    Ok(Json(json!({"id": id, "parts": parts})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CompleteRequest {
+    etags: Vec<String>,
+}
+
+async fn complete(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    caller: MediaCaller,
+    body: Bytes,
+) -> Result<Json<Value>, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    let req: CompleteRequest = parse(&body)?;
+    state
+        .media
+        .store
+        .complete_multipart_upload(&caller.account, &key, &req.etags, SystemTime::now())
+        .await?;
+    Ok(Json(json!({"id": id, "state": "stored"})))
+}
+
+async fn abort(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    caller: MediaCaller,
+) -> Result<StatusCode, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    state
+        .media
+        .store
+        .abort_multipart_upload(&caller.account, &key, SystemTime::now())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GrantsRequest {
+    devices: Vec<String>,
+}
+
+/// One single-use grant per recipient device, for the owner's view-once
+/// media. The owner sends each token to its device in an E2EE message.
+async fn grants(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+    caller: MediaCaller,
+    body: Bytes,
+) -> Result<Response, MediaApiError> {
+    let key = key_of(&state, &id)?;
+    let req: GrantsRequest = parse(&body)?;
+    let sane =
+        |d: &String| !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| b.is_ascii_graphic());
+    if req.devices.is_empty()
+        || req.devices.len() > MAX_GRANT_DEVICES
+        || !req.devices.iter().all(sane)
+    {
+        return Err(MediaApiError::bad_request(
+            "devices: 1 to 256 device ids of visible ASCII",
+        ));
+    }
+    let issued = state
+        .media
+        .store
+        .issue_view_once_grants(&caller.account, &key, &req.devices, SystemTime::now())
+        .await?;
+    let grants: Vec<Value> = issued
+        .iter()
+        .map(|g| {
+            json!({
+                "device": g.device,
+                "token": g.token,
+                "url": format!("/api/media/view-once/{}", g.token),
+                "expiresAt": unix(g.expires_at),
+            })
+        })
+        .collect();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"id": id, "grants": grants})),
+    )
+        .into_response())
+}
