@@ -197,6 +197,24 @@ mod tests {
     }
 
     #[test]
+    fn example_file_section_parses() {
+        // The commented `[media]` block of samtale.example.toml, uncommented.
+        let example = include_str!("../../../samtale.example.toml");
+        let section: String = example
+            .lines()
+            .skip_while(|l| *l != "# [media]")
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(section.contains("[s3]") || section.contains("[media.s3]"));
+        let section = section.replace("[media.s3]", "[s3]");
+        let s = parse(&section).unwrap();
+        assert_eq!(s.ttl, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(s.s3.unwrap().region, "eu-north-1");
+    }
+
+    #[test]
     fn bad_sections_are_refused() {
         assert!(parse("backend = \"ftp\"").is_err());
         assert!(parse("backend = \"s3\"").is_err());
