@@ -6,7 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,6 +22,9 @@ use crate::app::Shared;
 
 /// Most devices one grant request may name.
 const MAX_GRANT_DEVICES: usize = 256;
+
+/// Largest JSON body of a media request (a completion of 10 000 parts).
+const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// The media API routes (to merge into the app router).
 pub fn router() -> Router<Shared> {
@@ -40,6 +43,9 @@ pub fn router() -> Router<Shared> {
             &format!("{}/{{*key}}", super::LOCAL_OBJECTS_PATH),
             get(super::serve::local_object).put(super::serve::local_object),
         )
+        // Overrides the app's 16 KiB default for these routes; presigned
+        // PUT bodies stream and are bounded by their signed length.
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
 fn unix(t: SystemTime) -> u64 {
