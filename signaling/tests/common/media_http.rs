@@ -39,8 +39,8 @@ impl Reply {
     }
 }
 
-/// One request to `addr`; `target` is a path (with query) or an absolute
-/// `http://` URL on that server. Bounded by 10 s.
+/// One request: to `addr` for a path (with query), or to the server an
+/// absolute `http://` URL names. Bounded by 10 s.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -48,9 +48,13 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let path = match target.strip_prefix("http://") {
-        Some(rest) => &rest[rest.find('/').unwrap_or(rest.len())..],
-        None => target,
+    // An absolute URL names its own server (e.g. an S3 presigned URL).
+    let (addr, path) = match target.strip_prefix("http://") {
+        Some(rest) => {
+            let slash = rest.find('/').unwrap_or(rest.len());
+            (rest[..slash].parse().unwrap(), &rest[slash..])
+        }
+        None => (addr, target),
     };
     let fut = async {
         let mut s = TcpStream::connect(addr).await.unwrap();

@@ -66,7 +66,8 @@ async fn records_grants_and_signed_urls_survive_a_restart() {
     assert_eq!((record.state, record.size), (MediaState::Stored, 20));
     assert_eq!(store.storage().head(&key).await.unwrap().size, 20);
     // A URL signed before the restart still verifies (persisted secret).
-    let r = request(second.http_addr, "GET", &get.url, &[], b"").await;
+    let path = &get.url[get.url.find(samtale::media::LOCAL_OBJECTS_PATH).unwrap()..];
+    let r = request(second.http_addr, "GET", path, &[], b"").await;
     assert_eq!(
         (r.status, r.body.as_slice()),
         (200, &b"kept across restarts"[..])

@@ -77,3 +77,19 @@ pub async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A config whose media live in the S3 bucket of `s3`.
+pub fn s3_config(tag: &str, s3: &common::s3s::S3s) -> samtale::Config {
+    use samtale::media::config::{MediaBackend, S3Settings, S3UrlStyle, SecretString};
+    let mut config = test_config(tag);
+    config.media.backend = MediaBackend::S3;
+    config.media.s3 = Some(S3Settings {
+        endpoint: s3.endpoint.clone(),
+        region: "us-east-1".into(),
+        bucket: common::s3s::BUCKET.into(),
+        url_style: S3UrlStyle::Path,
+        access_key: Some(common::s3s::ACCESS_KEY.into()),
+        secret_key: Some(SecretString(common::s3s::SECRET_KEY.into())),
+    });
+    config
+}

@@ -6,19 +6,8 @@ use super::*;
 
 #[tokio::test]
 async fn s3_backend_hands_out_sigv4_urls_that_s3s_fs_accepts() {
-    use samtale::media::config::{MediaBackend, S3Settings, S3UrlStyle, SecretString};
     let s3 = common::s3s::S3s::start();
-    let mut config = test_config("media-s3");
-    config.media.backend = MediaBackend::S3;
-    config.media.s3 = Some(S3Settings {
-        endpoint: s3.endpoint.clone(),
-        region: "us-east-1".into(),
-        bucket: common::s3s::BUCKET.into(),
-        url_style: S3UrlStyle::Path,
-        access_key: Some(common::s3s::ACCESS_KEY.into()),
-        secret_key: Some(SecretString(common::s3s::SECRET_KEY.into())),
-    });
-    let server = start(config).await;
+    let server = start(s3_config("media-s3", &s3)).await;
     let store = &server.state.media.store;
     let now = SystemTime::now();
     let body = b"<svg onload=alert(1)/>";
@@ -39,7 +28,10 @@ async fn s3_backend_hands_out_sigv4_urls_that_s3s_fs_accepts() {
     )
     .await;
     assert_eq!(r.status, 403);
-    assert_eq!(send_presigned(s3.addr, &put, body).await.status, 200);
+    assert_eq!(
+        send_presigned(server.http_addr, &put, body).await.status,
+        200
+    );
     store
         .confirm_upload("acct-1", &slot.key, now)
         .await
@@ -50,7 +42,7 @@ async fn s3_backend_hands_out_sigv4_urls_that_s3s_fs_accepts() {
     );
 
     let get = store.download_url(&slot.key, now).await.unwrap();
-    let r = request(s3.addr, "GET", &get.url, &[], b"").await;
+    let r = request(server.http_addr, "GET", &get.url, &[], b"").await;
     assert_eq!((r.status, r.body.as_slice()), (200, &body[..]));
     assert_eq!(r.header("content-disposition"), Some("attachment"));
     // samtale serves no local objects in S3 mode.
