@@ -20,6 +20,7 @@
 //! `ServiceError::http_status` into the response status, and calling
 //! `MessagingService::purge_expired` periodically.
 
+pub mod client;
 pub mod clock;
 pub mod crypto;
 pub mod ids;

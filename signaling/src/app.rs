@@ -55,6 +55,8 @@ pub struct AppState {
     pub metrics: SignalingMetrics,
     /// Flips to true when the server shuts down.
     pub shutdown: watch::Receiver<bool>,
+    /// The messaging API.
+    pub msg: Arc<crate::msg::MsgState>,
     /// Media storage, index and sweeper.
     pub media: Arc<crate::media::MediaService>,
 }
@@ -81,13 +83,14 @@ pub fn router(state: Shared) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/ws", get(websocket))
-        .merge(crate::media::routes::router())
         .layer(DefaultBodyLimit::max(16 * 1024))
+        .merge(crate::msg::router())
+        .merge(crate::media::routes::router())
         .with_state(state)
 }
 
 /// An HTTP error with a JSON body `{"error":{"code","message"}}`.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

@@ -61,9 +61,13 @@ pub struct Config {
     /// Also accept media over TCP (ICE-TCP, RFC 6544) on the media port, for
     /// networks that block UDP. Default on.
     pub media_tcp: bool,
-    /// Where state lives (room-token secret; later the SQLite file and media).
-    /// Default `./data`.
+    /// Where state lives: secrets, the messaging SQLite file
+    /// (`messaging.sqlite3`) and local media. Default `./data`.
     pub data_dir: PathBuf,
+    /// Messaging database URL: `postgres://user:pass@host/db` to scale out,
+    /// or `sqlite://path?mode=rwc`. Default: `messaging.sqlite3` in
+    /// `data_dir`.
+    pub messaging_database: Option<String>,
     /// Who may create rooms. Default `auto`.
     pub room_creation: RoomCreation,
     /// Bearer token for room creation when it is not open.
@@ -118,6 +122,7 @@ impl Default for Config {
             announce_addr: None,
             media_tcp: true,
             data_dir: PathBuf::from("data"),
+            messaging_database: None,
             room_creation: RoomCreation::Auto,
             admin_token: None,
             room_token_ttl: Duration::from_secs(24 * 3600),

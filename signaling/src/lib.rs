@@ -11,6 +11,7 @@ pub mod hub;
 pub mod ice;
 pub mod media;
 pub mod metrics;
+pub mod msg;
 pub mod protocol;
 pub mod session;
 pub mod token;
@@ -210,8 +211,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .trim_end_matches('/')
         .to_owned();
 
+    let msg_state = Arc::new(msg::open(&config).await?);
     let media = Arc::new(media::MediaService::open(&config, &public_url).await?);
     let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(msg::purge_loop(msg_state.clone(), shutdown_rx.clone()));
     media.start_sweeper(shutdown_rx.clone());
     let state = Arc::new(AppState {
         config: config.clone(),
@@ -224,6 +227,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         turn_addr: turn_handle.as_ref().map(|h| h.udp_addr),
         metrics: SignalingMetrics::default(),
         shutdown: shutdown_rx,
+        msg: msg_state,
         media,
     });
 

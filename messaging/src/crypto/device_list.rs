@@ -165,6 +165,14 @@ impl DeviceListVerifier {
         }
     }
 
+    /// A verifier that already trusts `list` (restored from storage).
+    pub fn trusting(list: DeviceList) -> Self {
+        Self {
+            account_id: list.account_id,
+            trusted: Some(list),
+        }
+    }
+
     /// The trusted list.
     pub fn trusted(&self) -> Option<&DeviceList> {
         self.trusted.as_ref()

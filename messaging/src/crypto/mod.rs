@@ -16,6 +16,7 @@ pub mod keys;
 pub mod megolm;
 pub mod olm;
 pub mod pairing;
+pub mod pickle;
 
 pub use device::Device;
 pub use device_list::{DeviceList, DeviceListEntry, DeviceListVerifier, SignedDeviceList};
@@ -23,6 +24,7 @@ pub use keys::{DeviceKeys, KeyUpload, SignedOneTimeKey};
 pub use megolm::{GroupMessage, GroupSend, MAX_GROUP_MEMBERS, RotationPolicy};
 pub use olm::{OlmEnvelope, Received};
 pub use pairing::{PairCode, PairingOffer, QrPayload};
+pub use pickle::DevicePickle;
 
 use crate::ids::DeviceId;
 

@@ -65,6 +65,12 @@ impl Default for ServiceConfig {
     }
 }
 
+/// The bytes a device signs to log in with `challenge` (see
+/// [`MessagingService::auth_bytes`]).
+pub fn device_auth_bytes(challenge: &str) -> Vec<u8> {
+    format!("samtale-auth-v1|{challenge}").into_bytes()
+}
+
 /// Longest client message id.
 pub const MAX_CLIENT_MSG_ID: usize = 64;
 const PAIR_CODE_ATTEMPTS: usize = 4;
@@ -98,7 +104,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
     /// sends a random `challenge`, the device returns
     /// `Device::sign(&auth_bytes(challenge))`.
     pub fn auth_bytes(challenge: &str) -> Vec<u8> {
-        format!("samtale-auth-v1|{challenge}").into_bytes()
+        device_auth_bytes(challenge)
     }
 
     /// Check a device's signature over a challenge; the caller identity for
@@ -539,6 +545,34 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             return Err(ServiceError::Forbidden("not a member with this profile"));
         }
         Ok(conv)
+    }
+
+    /// Leave a group conversation with one of my profiles. The remaining
+    /// members' clients see the smaller member list and rotate the group
+    /// session on their next send.
+    pub async fn leave_conversation(
+        &self,
+        caller: &Caller,
+        conversation: ConversationId,
+        profile: ProfileId,
+    ) -> Result<(), ServiceError> {
+        self.check_caller(caller).await?;
+        let conv = self.membership(caller, conversation, profile).await?;
+        if conv.kind != ConversationKind::Group {
+            return Err(ServiceError::BadRequest("only groups can be left"));
+        }
+        self.store.remove_member(conversation, profile).await?;
+        Ok(())
+    }
+
+    /// One device's public keys (to check who sent an envelope).
+    pub async fn device_keys(
+        &self,
+        caller: &Caller,
+        device: DeviceId,
+    ) -> Result<DeviceKeys, ServiceError> {
+        self.check_caller(caller).await?;
+        Ok(self.store.device(device).await?.keys)
     }
 
     /// Every device of every member, for encrypting to the conversation.

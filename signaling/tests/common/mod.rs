@@ -4,4 +4,5 @@ pub mod bots;
 pub mod browser;
 pub mod media_http;
 pub mod s3s;
+pub mod process;
 pub mod server;
