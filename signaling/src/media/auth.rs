@@ -1,14 +1,13 @@
-//! Who a media request acts for: an authenticated account and device.
-//!
-//! Until messaging auth is wired in (`crate::msg::auth`), no bearer token
-//! is accepted: every media API call answers 401.
+//! Who a media request acts for: the device behind the messaging bearer
+//! token ([`Authenticated`]), as the account that owns uploads (and is
+//! charged against the quota) and the device that holds view-once grants.
 
 use axum::extract::FromRequestParts;
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 
 use super::MediaApiError;
 use crate::app::Shared;
+use crate::msg::auth::Authenticated;
 
 /// The authenticated caller of a media route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,13 +22,15 @@ impl FromRequestParts<Shared> for MediaCaller {
     type Rejection = MediaApiError;
 
     async fn from_request_parts(
-        _parts: &mut Parts,
-        _state: &Shared,
+        parts: &mut Parts,
+        state: &Shared,
     ) -> Result<Self, Self::Rejection> {
-        Err(MediaApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "a device bearer token is required",
-        ))
+        let Authenticated(caller) = Authenticated::from_request_parts(parts, state)
+            .await
+            .map_err(|e| MediaApiError::new(e.0, e.1, e.2))?;
+        Ok(Self {
+            account: caller.account_id.to_string(),
+            device: caller.device_id.to_string(),
+        })
     }
 }

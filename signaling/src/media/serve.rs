@@ -72,7 +72,10 @@ pub async fn view_once(
         .store
         .redeem_view_once(&req.token, &caller.device, SystemTime::now())
         .await?;
-    let headers = user_object_headers(Some(&download.content_type), download.size);
+    // No Content-Length: the body is chunked, so its end reaches the client
+    // only after the stream ended, i.e. after the last grant's object was
+    // deleted (with a length, HTTP could finish before the stream did).
+    let headers = user_object_headers(Some(&download.content_type), None);
     let mut response = Body::from_stream(download).into_response();
     *response.headers_mut() = headers;
     Ok(response)

@@ -3,6 +3,6 @@
 pub mod bots;
 pub mod browser;
 pub mod media_http;
-pub mod s3s;
 pub mod process;
+pub mod s3s;
 pub mod server;

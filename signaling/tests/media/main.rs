@@ -8,9 +8,11 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod api;
 mod lifecycle;
 mod local_urls;
 mod s3;
+mod view_once;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -93,3 +95,27 @@ pub fn s3_config(tag: &str, s3: &common::s3s::S3s) -> samtale::Config {
     });
     config
 }
+
+/// A registered device and its bearer token.
+pub struct Device {
+    pub account: String,
+    pub device: String,
+    pub token: String,
+}
+
+/// Registers a new account with one device (the messaging login flow).
+pub async fn register_device(server: &Running) -> Device {
+    let url = format!("http://{}", server.http_addr);
+    let client = samtale_messaging::client::Client::register(&url, "Media Tester", "phone")
+        .await
+        .unwrap();
+    let caller = client.caller();
+    Device {
+        account: caller.account_id.to_string(),
+        device: caller.device_id.to_string(),
+        token: client.access_token().to_owned(),
+    }
+}
+
+/// A JSON API call with `who`'s token.
+pub use common::media_http::api;
