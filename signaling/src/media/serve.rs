@@ -16,6 +16,7 @@
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -97,9 +98,10 @@ pub struct ThumbnailQuery {
 pub async fn thumbnail(
     State(state): State<Shared>,
     Path(id): Path<String>,
-    Query(q): Query<ThumbnailQuery>,
     _caller: MediaCaller,
+    query: Result<Query<ThumbnailQuery>, QueryRejection>,
 ) -> Result<Response, MediaApiError> {
+    let Query(q) = query.map_err(|e| MediaApiError::bad_request(e.body_text()))?;
     let key = key_of(&state, &id)?;
     let width = q.width.unwrap_or(320);
     let height = q.height.unwrap_or(width);

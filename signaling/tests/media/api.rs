@@ -171,7 +171,9 @@ async fn size_quota_and_bad_input_get_typed_errors() {
 
 #[tokio::test]
 async fn multipart_upload_resumes_and_completes_over_the_api() {
-    let server = start(test_config("media-multipart")).await;
+    let config = test_config("media-multipart");
+    let data_dir = config.data_dir.clone();
+    let server = start(config).await;
     let addr = server.http_addr;
     let alice = register_device(&server).await;
     let file: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
@@ -247,4 +249,6 @@ async fn multipart_upload_resumes_and_completes_over_the_api() {
     .await;
     assert_eq!(r.status, 404);
     server.shutdown().await;
+    // 11 MiB per run: do not leave it behind.
+    let _ = std::fs::remove_dir_all(data_dir);
 }

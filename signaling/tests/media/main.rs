@@ -12,6 +12,7 @@ mod api;
 mod lifecycle;
 mod local_urls;
 mod s3;
+mod thumbnails;
 mod view_once;
 
 use std::path::{Path, PathBuf};
