@@ -1,7 +1,12 @@
-//! The media index contract, on the in-memory index and on the SQLite
-//! index, and what only the SQLite index does: survive a reopen, serialise
-//! concurrent uses of one object's grants.
+//! The media index contract, on the in-memory index and on the SQL index
+//! (SQLite, and PostgreSQL when `initdb`/`pg_ctl` are there), and what only
+//! the SQL index does: survive a reopen, serialise concurrent uses of one
+//! object's grants.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+// The throwaway PostgreSQL server of the messaging tests.
+#[path = "../../messaging/tests/common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -211,15 +216,12 @@ async fn sqlite_index_survives_a_reopen() {
     );
 }
 
-#[tokio::test]
-async fn concurrent_grant_uses_leave_exactly_one_last() {
-    let dir = tempfile::tempdir().unwrap();
-    let index = Arc::new(SqlIndex::open_sqlite_dir(dir.path()).await.unwrap());
+async fn concurrent_grant_uses_leave_exactly_one_last(index: Arc<dyn MediaIndex>) {
     index
         .insert_media(record(6, "erin", 1, MediaState::Stored))
         .await
         .unwrap();
-    const DEVICES: u8 = 8;
+    const DEVICES: u8 = 64;
     for d in 0..DEVICES {
         index
             .insert_grant(grant(100 + d, 6, &format!("dev-{d}"), 9000))
@@ -245,4 +247,71 @@ async fn concurrent_grant_uses_leave_exactly_one_last() {
     remaining.sort_unstable();
     let expected: Vec<usize> = (0..usize::from(DEVICES)).collect();
     assert_eq!(remaining, expected, "each use sees the ones before it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_serialises_concurrent_grant_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = SqlIndex::open_sqlite_dir(dir.path()).await.unwrap();
+    concurrent_grant_uses_leave_exactly_one_last(Arc::new(index)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_index_keeps_the_contract_and_serialises_grant_uses() {
+    let Some(cluster) = pg::PgCluster::start() else {
+        return;
+    };
+    let index = SqlIndex::connect(&cluster.url()).await.unwrap();
+    contract(&index).await;
+    concurrent_grant_uses_leave_exactly_one_last(Arc::new(index.clone())).await;
+    grant_use_waits_for_the_object_row_lock(&index, &cluster.url()).await;
+    // The schema is created idempotently on every connect.
+    index.close().await;
+    let again = SqlIndex::connect(&cluster.url()).await.unwrap();
+    assert_eq!(again.bytes_held_by("erin").await.unwrap(), 1);
+    again.close().await;
+}
+
+/// While another transaction holds the object's row (as a concurrent
+/// grant use does), a grant use of the same object waits for it: that is
+/// what makes "remaining" exact under PostgreSQL's read-committed.
+async fn grant_use_waits_for_the_object_row_lock(index: &SqlIndex, url: &str) {
+    use sqlx::Connection;
+    index
+        .insert_media(record(7, "frank", 1, MediaState::Stored))
+        .await
+        .unwrap();
+    index
+        .insert_grant(grant(7, 7, "dev-7", 9000))
+        .await
+        .unwrap();
+    let mut other = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut tx = other.begin().await.unwrap();
+    sqlx::query("UPDATE media_objects SET state = state WHERE object_key = $1")
+        .bind(key(7).as_str().to_owned())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let mut waiting = {
+        let index = index.clone();
+        tokio::spawn(async move { index.use_grant(&[7; 32], "dev-7", t(1)).await.unwrap() })
+    };
+    // A use that did not wait would finish in milliseconds.
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut waiting).await;
+    assert!(
+        early.is_err(),
+        "the grant use did not wait for the row lock"
+    );
+    tx.commit().await.unwrap();
+    let used = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the grant use still waits after the commit")
+        .unwrap();
+    assert_eq!(
+        used,
+        GrantUse::Granted {
+            key: key(7),
+            remaining: 0
+        }
+    );
 }
