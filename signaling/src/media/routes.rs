@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, body::Bytes};
 use samtale_media::storage::{ObjectKey, PresignedRequest};
+use samtale_messaging::DeviceId;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -257,14 +258,14 @@ async fn grants(
 ) -> Result<Response, MediaApiError> {
     let key = key_of(&state, &id)?;
     let req: GrantsRequest = parse(&body)?;
-    let sane =
-        |d: &String| !d.is_empty() && d.len() <= 128 && d.bytes().all(|b| b.is_ascii_graphic());
-    if req.devices.is_empty()
-        || req.devices.len() > MAX_GRANT_DEVICES
-        || !req.devices.iter().all(sane)
-    {
-        return Err(MediaApiError::bad_request(
-            "devices: 1 to 256 device ids of visible ASCII",
+    let devices_ok = !req.devices.is_empty()
+        && req.devices.len() <= MAX_GRANT_DEVICES
+        && req.devices.iter().all(|d| d.parse::<DeviceId>().is_ok());
+    if !devices_ok {
+        return Err(MediaApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad-device",
+            "devices: 1 to 256 device ids",
         ));
     }
     let issued = state

@@ -49,8 +49,14 @@ async fn view_once_story(server: &Running, stored: impl Fn(&str) -> PathBuf) {
     let devices = json!({"devices": [bob_phone.device, bob_laptop.device]});
     let r = api(addr, "POST", &grants, &bob_phone.token, &devices).await;
     assert_eq!((r.status, r.error_code().as_str()), (403, "not-owner"));
-    let r = api(addr, "POST", &grants, &alice.token, &json!({"devices": []})).await;
-    assert_eq!(r.status, 400);
+    for bad in [json!({"devices": []}), json!({"devices": ["not-a-device"]})] {
+        let r = api(addr, "POST", &grants, &alice.token, &bad).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "bad-device"),
+            "{bad}"
+        );
+    }
     let r = api(addr, "POST", &grants, &alice.token, &devices).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let issued = r.json()["grants"].as_array().unwrap().clone();
