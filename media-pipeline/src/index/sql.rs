@@ -131,6 +131,26 @@ fn columns(r: &MediaRecord) -> Result<MediaColumns, IndexError> {
     })
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds a record's twelve columns as `$1..$12`, key first.
+fn bind_record<'q>(query: AnyQuery<'q>, r: &MediaRecord) -> Result<AnyQuery<'q>, IndexError> {
+    let c = columns(r)?;
+    Ok(query
+        .bind(r.key.as_str().to_owned())
+        .bind(r.owner.clone())
+        .bind(db_u64(r.size)?)
+        .bind(r.content_type.clone())
+        .bind(ms(r.created_at))
+        .bind(ms(r.expires_at))
+        .bind(c.state)
+        .bind(c.deadline)
+        .bind(i64::from(r.view_once))
+        .bind(c.upload_id)
+        .bind(c.part_size)
+        .bind(c.part_count))
+}
+
 fn record(row: &AnyRow) -> Result<MediaRecord, IndexError> {
     let get_i64 = |i: usize| row.try_get::<i64, _>(i).map_err(backend);
     let get_opt = |i: usize| row.try_get::<Option<i64>, _>(i).map_err(backend);
@@ -209,25 +229,15 @@ impl SqlIndex {
 #[async_trait]
 impl MediaIndex for SqlIndex {
     async fn insert_media(&self, r: MediaRecord) -> Result<(), IndexError> {
-        let c = columns(&r)?;
-        let result = sqlx::query(
-            "INSERT INTO media_objects (object_key, owner, size, content_type, created_at, \
+        let result = bind_record(
+            sqlx::query(
+                "INSERT INTO media_objects (object_key, owner, size, content_type, created_at, \
              expires_at, state, upload_deadline, view_once, multipart_upload_id, \
              multipart_part_size, multipart_part_count) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(r.key.as_str().to_owned())
-        .bind(r.owner.clone())
-        .bind(db_u64(r.size)?)
-        .bind(r.content_type.clone())
-        .bind(ms(r.created_at))
-        .bind(ms(r.expires_at))
-        .bind(c.state)
-        .bind(c.deadline)
-        .bind(i64::from(r.view_once))
-        .bind(c.upload_id)
-        .bind(c.part_size)
-        .bind(c.part_count)
+            ),
+            &r,
+        )?
         .execute(&self.pool)
         .await;
         match result {
@@ -250,25 +260,15 @@ impl MediaIndex for SqlIndex {
     }
 
     async fn update_media(&self, r: MediaRecord) -> Result<(), IndexError> {
-        let c = columns(&r)?;
-        let done = sqlx::query(
-            "UPDATE media_objects SET owner = $2, size = $3, content_type = $4, \
+        let done = bind_record(
+            sqlx::query(
+                "UPDATE media_objects SET owner = $2, size = $3, content_type = $4, \
              created_at = $5, expires_at = $6, state = $7, upload_deadline = $8, \
              view_once = $9, multipart_upload_id = $10, multipart_part_size = $11, \
              multipart_part_count = $12 WHERE object_key = $1",
-        )
-        .bind(r.key.as_str().to_owned())
-        .bind(r.owner.clone())
-        .bind(db_u64(r.size)?)
-        .bind(r.content_type.clone())
-        .bind(ms(r.created_at))
-        .bind(ms(r.expires_at))
-        .bind(c.state)
-        .bind(c.deadline)
-        .bind(i64::from(r.view_once))
-        .bind(c.upload_id)
-        .bind(c.part_size)
-        .bind(c.part_count)
+            ),
+            &r,
+        )?
         .execute(&self.pool)
         .await
         .map_err(backend)?;

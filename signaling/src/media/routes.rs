@@ -101,20 +101,7 @@ async fn request_upload(
     caller: MediaCaller,
     body: Bytes,
 ) -> Result<Response, MediaApiError> {
-    let req: UploadRequest = parse(&body)?;
-    let slot = state
-        .media
-        .store
-        .request_upload(
-            &caller.account,
-            &req.content_type,
-            req.size,
-            req.view_once,
-            SystemTime::now(),
-        )
-        .await?;
-    let answer = json!({"id": id_of(&slot.key), "upload": presigned(&slot.request)});
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
+    grant_slot(&state, &caller, &body, false).await
 }
 
 async fn request_multipart(
@@ -122,20 +109,31 @@ async fn request_multipart(
     caller: MediaCaller,
     body: Bytes,
 ) -> Result<Response, MediaApiError> {
-    let req: UploadRequest = parse(&body)?;
-    let slot = state
-        .media
-        .store
-        .request_multipart_upload(
-            &caller.account,
-            &req.content_type,
-            req.size,
-            req.view_once,
-            SystemTime::now(),
-        )
-        .await?;
-    let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
-    let answer = json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts});
+    grant_slot(&state, &caller, &body, true).await
+}
+
+/// A single or multipart upload slot for a declared size and type.
+async fn grant_slot(
+    state: &Shared,
+    caller: &MediaCaller,
+    body: &[u8],
+    multipart: bool,
+) -> Result<Response, MediaApiError> {
+    let req: UploadRequest = parse(body)?;
+    let (store, now) = (&state.media.store, SystemTime::now());
+    let (owner, ct) = (caller.account.as_str(), req.content_type.as_str());
+    let answer = if multipart {
+        let slot = store
+            .request_multipart_upload(owner, ct, req.size, req.view_once, now)
+            .await?;
+        let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
+        json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts})
+    } else {
+        let slot = store
+            .request_upload(owner, ct, req.size, req.view_once, now)
+            .await?;
+        json!({"id": id_of(&slot.key), "upload": presigned(&slot.request)})
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 

@@ -1,66 +1,26 @@
-//! A real S3 server that verifies SigV4 (s3s-fs 0.14.1, see
-//! `scripts/setup-media.sh`), killed on drop.
+//! s3s-fs for the signaling tests: the media pipeline's test server over
+//! a fresh directory, removed on drop.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+#[path = "../../../media-pipeline/tests/common/s3s_fs.rs"]
+mod s3s_fs;
 
-pub const ACCESS_KEY: &str = "samtale-test-access";
-pub const SECRET_KEY: &str = "samtale-test-secret-0123456789";
-pub const BUCKET: &str = "media-test";
+#[allow(unused_imports)] // not every test target uses the keys
+pub use s3s_fs::{ACCESS_KEY, BUCKET, SECRET_KEY};
 
 pub struct S3s {
     pub endpoint: String,
-    pub addr: std::net::SocketAddr,
     pub dir: std::path::PathBuf,
-    child: Child,
+    server: Option<s3s_fs::S3sFs>,
 }
 
 impl S3s {
     pub fn start() -> Self {
         let dir = super::server::temp_dir("s3s");
-        std::fs::create_dir(dir.join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let program = std::env::var_os("HOME")
-            .map(|h| std::path::PathBuf::from(h).join(".cargo/bin/s3s-fs"))
-            .filter(|p| p.is_file())
-            .unwrap_or_else(|| "s3s-fs".into());
-        let mut child = Command::new(program)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(&dir)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start s3s-fs ({e}): run scripts/setup-media.sh"));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("server is running") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(15)).is_err() {
-            let _ = child.kill();
-            panic!("s3s-fs did not start within 15 s");
-        }
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let server = s3s_fs::S3sFs::start(&dir);
         Self {
-            endpoint: format!("http://{addr}"),
-            addr,
+            endpoint: server.endpoint.clone(),
             dir,
-            child,
+            server: Some(server),
         }
     }
 
@@ -72,8 +32,7 @@ impl S3s {
 
 impl Drop for S3s {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        drop(self.server.take());
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

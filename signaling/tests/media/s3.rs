@@ -20,7 +20,7 @@ async fn s3_backend_hands_out_sigv4_urls_that_s3s_fs_accepts() {
     let put = presigned_json(&slot.request);
     // A changed content type breaks the signature; the signed one passes.
     let r = request(
-        s3.addr,
+        server.http_addr,
         "PUT",
         &slot.request.url,
         &[("Content-Type", "text/html")],
