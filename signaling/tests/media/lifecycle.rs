@@ -43,13 +43,7 @@ async fn records_grants_and_signed_urls_survive_a_restart() {
         false,
     )
     .await;
-    let get = first
-        .state
-        .media
-        .store
-        .download_url(&key, SystemTime::now())
-        .await
-        .unwrap();
+    let get = download_url(&first, &key).await;
     let once = upload(&first, "acct-1", "image/jpeg", b"see me once", true).await;
     let grants = first
         .state

@@ -19,13 +19,7 @@ async fn html_and_svg_uploads_are_served_as_inert_attachments() {
     for (ct, body) in [("text/html", &page[..]), ("image/svg+xml", &svg[..])] {
         let key = upload(&server, "acct-1", ct, body, false).await;
         assert_eq!(std::fs::read(object_file(&data_dir, &key)).unwrap(), body);
-        let get = server
-            .state
-            .media
-            .store
-            .download_url(&key, SystemTime::now())
-            .await
-            .unwrap();
+        let get = download_url(&server, &key).await;
         let r = request(server.http_addr, "GET", &get.url, &[], b"").await;
         assert_eq!(r.status, 200);
         assert_eq!(r.body, body);
@@ -41,13 +35,7 @@ async fn html_and_svg_uploads_are_served_as_inert_attachments() {
     }
     // An inert image type keeps its type, still as an attachment.
     let key = upload(&server, "acct-1", "image/png", b"\x89PNG....", false).await;
-    let get = server
-        .state
-        .media
-        .store
-        .download_url(&key, SystemTime::now())
-        .await
-        .unwrap();
+    let get = download_url(&server, &key).await;
     let r = request(server.http_addr, "GET", &get.url, &[], b"").await;
     assert_eq!(r.header("content-type"), Some("image/png"));
     assert_safe_headers(&r);
@@ -74,7 +62,7 @@ async fn tampered_expired_and_mismatched_requests_are_refused() {
     let addr = server.http_addr;
     let store = &server.state.media.store;
     let key = upload(&server, "acct-1", "image/jpeg", b"0123456789", false).await;
-    let get = store.download_url(&key, SystemTime::now()).await.unwrap();
+    let get = download_url(&server, &key).await;
     assert_eq!(request(addr, "GET", &get.url, &[], b"").await.status, 200);
 
     // One character of the signature changed.

@@ -54,6 +54,12 @@ pub async fn upload(
     slot.key
 }
 
+/// A presigned GET for stored media, straight from the store.
+pub async fn download_url(server: &Running, key: &ObjectKey) -> PresignedRequest {
+    let store = &server.state.media.store;
+    store.download_url(key, SystemTime::now()).await.unwrap()
+}
+
 pub fn object_file(data_dir: &Path, key: &ObjectKey) -> PathBuf {
     data_dir.join("media").join("objects").join(key.as_str())
 }
