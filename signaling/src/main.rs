@@ -8,6 +8,8 @@ use clap::Parser;
 use samtale::Config;
 use tracing_subscriber::EnvFilter;
 
+mod msg_cli;
+
 /// samtale: private, EU-hosted calls. Every flag can also be set in the TOML
 /// file (`--config`) or the environment (`SAMTALE_…`).
 #[derive(Debug, Parser)]
@@ -40,6 +42,18 @@ struct Args {
     /// TLS private key (PEM).
     #[arg(long, env = "SAMTALE_TLS_KEY")]
     tls_key: Option<PathBuf>,
+    /// Messaging database URL (`postgres://…`); default SQLite in the data
+    /// directory.
+    #[arg(long, env = "SAMTALE_MESSAGING_DATABASE", hide_env_values = true)]
+    messaging_database: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Messaging from a terminal (register, pair, send, read).
+    Msg(msg_cli::MsgArgs),
 }
 
 impl Args {
@@ -56,6 +70,7 @@ impl Args {
         c.admin_token = self.admin_token.or(c.admin_token);
         c.tls_cert = self.tls_cert.or(c.tls_cert);
         c.tls_key = self.tls_key.or(c.tls_key);
+        c.messaging_database = self.messaging_database.or(c.messaging_database);
         c.validate()?;
         Ok(c)
     }
@@ -63,13 +78,23 @@ impl Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if let Some(Command::Msg(msg)) = args.command.take() {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+        return msg_cli::run(msg).await;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,str0m=warn")),
         )
         .init();
     let _ = rustls_provider();
-    let config = Args::parse().into_config()?;
+    let config = args.into_config()?;
     let running = samtale::start(config).await.context("starting samtale")?;
     println!();
     println!("  samtale is running.");

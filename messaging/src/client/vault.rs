@@ -54,8 +54,18 @@ impl VaultKey {
     /// A key from a passphrase and a per-vault salt, with PBKDF2-HMAC-SHA256
     /// (600 000 rounds, OWASP's 2023 figure).
     pub fn from_passphrase(passphrase: &str, salt: &[u8]) -> Self {
+        const ROUNDS: std::num::NonZeroU32 = match std::num::NonZeroU32::new(600_000) {
+            Some(n) => n,
+            None => std::num::NonZeroU32::MIN,
+        };
         let mut out = [0u8; 32];
-        pbkdf2::pbkdf2_hmac::<sha2::Sha256>(passphrase.as_bytes(), salt, 600_000, &mut out);
+        aws_lc_rs::pbkdf2::derive(
+            aws_lc_rs::pbkdf2::PBKDF2_HMAC_SHA256,
+            ROUNDS,
+            salt,
+            passphrase.as_bytes(),
+            &mut out,
+        );
         Self(out)
     }
 
