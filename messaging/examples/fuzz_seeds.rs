@@ -12,7 +12,11 @@ use samtale_messaging::crypto::{
 use samtale_messaging::{AccountId, ConversationId};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus".into()));
+    let root = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "fuzz/corpus".into()),
+    );
     let write = |target: &str, name: &str, bytes: &[u8]| -> std::io::Result<()> {
         let dir = root.join(target);
         std::fs::create_dir_all(&dir)?;
@@ -23,9 +27,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut bob = Device::new(AccountId::new());
     let upload = bob.key_upload(2, true);
     let otk = upload.one_time_keys.first().ok_or("no key")?;
-    let text = serde_json::to_vec(&Content::Text { body: "hello".into() })?;
+    let text = serde_json::to_vec(&Content::Text {
+        body: "hello".into(),
+    })?;
     let env = alice.encrypt_olm(&bob.keys(), Some(otk), &text)?;
-    write("msg_envelope", "olm-prekey", &serde_json::to_vec(&Wire::Olm { env })?)?;
+    write(
+        "msg_envelope",
+        "olm-prekey",
+        &serde_json::to_vec(&Wire::Olm { env })?,
+    )?;
     let conv = ConversationId::new();
     let keys = HashMap::from([(bob.device_id(), upload.one_time_keys[1].clone())]);
     let sent = alice.group_encrypt(
@@ -52,7 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let code = PairCode::generate(&mut rand::rng());
     let offer = PairingOffer::new(&bob.keys(), "laptop");
     write("msg_pairing", "code", code.as_str().as_bytes())?;
-    write("msg_pairing", "qr", QrPayload::new(code, &offer).to_uri().as_bytes())?;
+    write(
+        "msg_pairing",
+        "qr",
+        QrPayload::new(code, &offer).to_uri().as_bytes(),
+    )?;
     let genesis = SignedDeviceList::genesis(&alice);
     write("msg_pairing", "devlist", &serde_json::to_vec(&genesis)?)?;
 
@@ -64,6 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write("msg_request", "challenge", b"challenge\nnull")?;
     let login = serde_json::json!({"device_id": alice.device_id(), "challenge": "c1.1.AA.x", "signature": "AA"});
     write("msg_request", "login", format!("login\n{login}").as_bytes())?;
-    write("msg_request", "token", b"t1.01M8B4JDMQF9XEZA28NPNBXF20.01M8B4JDMQE1JM502ZGPAQN75R.99.x")?;
+    write(
+        "msg_request",
+        "token",
+        b"t1.01M8B4JDMQF9XEZA28NPNBXF20.01M8B4JDMQE1JM502ZGPAQN75R.99.x",
+    )?;
     Ok(())
 }

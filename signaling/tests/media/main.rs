@@ -9,6 +9,7 @@
 mod common;
 
 mod api;
+mod e2ee;
 mod lifecycle;
 mod local_urls;
 mod s3;
