@@ -40,9 +40,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("put", seed("PUT", &put, "image/jpeg", "1234")),
         ("put-wrong-type", seed("PUT", &put, "text/html", "1234")),
         ("part", seed("PUT", &part, "", "5242880")),
-        ("tampered", seed("GET", &get, "", "").replace("sig=", "sig=A")),
-        ("traversal", "GET\n../etc/passwd\nexpires=1&sig=x\n\n".to_owned()),
-        ("duplicate", format!("{}&expires=1", seed("GET", &get, "", ""))),
+        (
+            "tampered",
+            seed("GET", &get, "", "").replace("sig=", "sig=A"),
+        ),
+        (
+            "traversal",
+            "GET\n../etc/passwd\nexpires=1&sig=x\n\n".to_owned(),
+        ),
+        (
+            "duplicate",
+            format!("{}&expires=1", seed("GET", &get, "", "")),
+        ),
     ];
     for (name, text) in seeds {
         std::fs::write(out.join(format!("seed-{name}")), text)?;
