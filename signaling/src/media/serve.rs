@@ -47,10 +47,25 @@ pub async fn local_object(
             .into_response();
     };
     let query = uri.query().unwrap_or_default();
-    local
-        .handle(&method, &key, query, &headers, body)
+    let response = local.handle(&method, &key, query, &headers, body).await;
+    if response.status().is_success() {
+        return response.map(Body::new);
+    }
+    // The backend explains refusals in a line of text; answer in the
+    // API's JSON error shape instead.
+    let status = response.status();
+    let text = axum::body::to_bytes(Body::new(response.into_body()), 4096)
         .await
-        .map(Body::new)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad-request",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not-found",
+        StatusCode::METHOD_NOT_ALLOWED => "method-not-allowed",
+        _ => "internal",
+    };
+    MediaApiError::new(status, code, text).into_response()
 }
 
 #[derive(Debug, Deserialize)]
