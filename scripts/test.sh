@@ -17,6 +17,11 @@ command -v vpxenc >/dev/null 2>&1 || need+=(vpx-tools)
 command -v opusenc >/dev/null 2>&1 || need+=(opus-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn)
+# The messaging store tests start a throwaway PostgreSQL (as the `postgres`
+# user when run as root).
+if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
