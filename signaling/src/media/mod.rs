@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod config;
 mod error;
+pub mod metrics;
 pub mod routes;
 pub mod serve;
 pub mod sweeper;
@@ -50,6 +51,8 @@ pub struct MediaService {
     pub local: Option<Arc<LocalStorage>>,
     /// The `[media]` settings.
     pub settings: MediaSettings,
+    /// Counters for `/metrics`.
+    pub metrics: metrics::MediaMetrics,
     sweeper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -86,6 +89,7 @@ impl MediaService {
             store,
             local,
             settings,
+            metrics: metrics::MediaMetrics::default(),
             sweeper: Mutex::new(None),
         })
     }

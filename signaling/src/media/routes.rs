@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, body::Bytes};
+use samtale_media::media::MediaError;
 use samtale_media::storage::{ObjectKey, PresignedRequest};
 use samtale_messaging::DeviceId;
 use serde::Deserialize;
@@ -19,6 +20,7 @@ use serde_json::{Value, json};
 
 use super::MediaApiError;
 use super::auth::MediaCaller;
+use super::metrics::MediaMetrics;
 use crate::app::Shared;
 
 /// Most devices one grant request may name.
@@ -123,18 +125,39 @@ async fn grant_slot(
     let (store, now) = (&state.media.store, SystemTime::now());
     let (owner, ct) = (caller.account.as_str(), req.content_type.as_str());
     let answer = if multipart {
-        let slot = store
+        store
             .request_multipart_upload(owner, ct, req.size, req.view_once, now)
-            .await?;
-        let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
-        json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts})
+            .await
+            .map(|slot| {
+                let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
+                json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts})
+            })
     } else {
-        let slot = store
+        store
             .request_upload(owner, ct, req.size, req.view_once, now)
-            .await?;
-        json!({"id": id_of(&slot.key), "upload": presigned(&slot.request)})
+            .await
+            .map(|slot| json!({"id": id_of(&slot.key), "upload": presigned(&slot.request)}))
     };
-    Ok((StatusCode::CREATED, Json(answer)).into_response())
+    let metrics = &state.media.metrics;
+    match &answer {
+        Ok(_) => MediaMetrics::inc(&metrics.slots_granted),
+        Err(MediaError::TooLarge { .. } | MediaError::QuotaExceeded { .. }) => {
+            MediaMetrics::inc(&metrics.uploads_refused);
+        }
+        Err(_) => {}
+    }
+    Ok((StatusCode::CREATED, Json(answer?)).into_response())
+}
+
+/// Counts a confirmed or completed upload of `key`.
+async fn count_stored(state: &Shared, key: &ObjectKey) {
+    let metrics = &state.media.metrics;
+    MediaMetrics::inc(&metrics.uploads_stored);
+    if let Ok(Some(record)) = state.media.store.record(key).await {
+        metrics
+            .bytes_stored
+            .fetch_add(record.size, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 async fn confirm(
@@ -149,6 +172,7 @@ async fn confirm(
         .store
         .confirm_upload(&caller.account, &key, now)
         .await?;
+    count_stored(&state, &key).await;
     Ok(Json(json!({"id": id, "state": "stored"})))
 }
 
@@ -223,6 +247,7 @@ async fn complete(
         .store
         .complete_multipart_upload(&caller.account, &key, &req.etags, SystemTime::now())
         .await?;
+    count_stored(&state, &key).await;
     Ok(Json(json!({"id": id, "state": "stored"})))
 }
 

@@ -27,6 +27,7 @@ use serde::Deserialize;
 
 use super::MediaApiError;
 use super::auth::MediaCaller;
+use super::metrics::MediaMetrics;
 use super::routes::key_of;
 use crate::app::Shared;
 
@@ -88,6 +89,7 @@ pub async fn view_once(
         .store
         .redeem_view_once(&req.token, &caller.device, SystemTime::now())
         .await?;
+    MediaMetrics::inc(&state.media.metrics.view_once_served);
     // No Content-Length: the body is chunked, so its end reaches the client
     // only after the stream ended, i.e. after the last grant's object was
     // deleted (with a length, HTTP could finish before the stream did).

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
 use super::MediaService;
+use super::metrics::MediaMetrics;
 
 /// Starts the timer; the task ends when `shutdown` turns true (or its
 /// sender is dropped).
@@ -35,8 +36,12 @@ pub fn spawn(
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = media.store.sweep(SystemTime::now()).await {
-                tracing::warn!(error = %e, "media sweep failed; retrying at the next tick");
+            match media.store.sweep(SystemTime::now()).await {
+                Ok(report) => media.metrics.record_sweep(&report),
+                Err(e) => {
+                    MediaMetrics::inc(&media.metrics.sweep_failures);
+                    tracing::warn!(error = %e, "media sweep failed; retrying at the next tick");
+                }
             }
         }
     })

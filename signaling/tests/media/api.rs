@@ -80,6 +80,11 @@ async fn upload_confirm_and_download_over_the_api() {
         std::fs::read(data_dir.join("media/objects").join(&key)).unwrap(),
         photo
     );
+    assert_eq!(media_counter(&server, "uploads_stored").await, 1);
+    assert_eq!(
+        media_counter(&server, "bytes_stored").await,
+        photo.len() as u64
+    );
 
     // Bob, given the id in a message, downloads it.
     let r = api(
@@ -136,6 +141,8 @@ async fn size_quota_and_bad_input_get_typed_errors() {
         slot(&server, &carol, 600, "image/jpeg", false).await.status,
         201
     );
+    assert_eq!(media_counter(&server, "slots_granted").await, 3);
+    assert_eq!(media_counter(&server, "uploads_refused").await, 2);
 
     let r = slot(&server, &carol, 10, "", false).await;
     assert_eq!(

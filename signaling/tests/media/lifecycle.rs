@@ -23,6 +23,7 @@ async fn sweeper_timer_deletes_expired_media_and_stops_on_shutdown() {
     })
     .await;
     assert!(state.media.sweeper_running());
+    assert!(media_counter(&server, "swept_objects").await >= 1);
     server.shutdown().await;
     assert!(
         !state.media.sweeper_running(),

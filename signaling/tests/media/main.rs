@@ -55,6 +55,18 @@ pub async fn upload(
     slot.key
 }
 
+/// The value of counter `samtale_media_<name>_total` on `/metrics`.
+pub async fn media_counter(server: &Running, name: &str) -> u64 {
+    let r = request(server.http_addr, "GET", "/metrics", &[], b"").await;
+    let text = String::from_utf8(r.body).unwrap();
+    let prefix = format!("samtale_media_{name}_total ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {prefix} in /metrics"))
+        .parse()
+        .unwrap()
+}
+
 /// A presigned GET for stored media, straight from the store.
 pub async fn download_url(server: &Running, key: &ObjectKey) -> PresignedRequest {
     let store = &server.state.media.store;

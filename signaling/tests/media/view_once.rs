@@ -95,6 +95,7 @@ async fn view_once_story(server: &Running, stored: impl Fn(&str) -> PathBuf) {
     assert!(!file.exists(), "view-once object still in storage");
     let again = redeem(server, &bob_laptop, &laptop_token).await;
     assert_eq!(again.status, 410);
+    assert_eq!(media_counter(server, "view_once_served").await, 2);
 }
 
 #[tokio::test]
