@@ -46,8 +46,9 @@ pub fn router() -> Router<Shared> {
             &format!("{}/{{*key}}", super::LOCAL_OBJECTS_PATH),
             get(super::serve::local_object).put(super::serve::local_object),
         )
-        // Overrides the app's 16 KiB default for these routes; presigned
-        // PUT bodies stream and are bounded by their signed length.
+        // JSON bodies up to 1 MiB (the app's 16 KiB layer does not reach
+        // merged routes); presigned PUT bodies stream, bounded by their
+        // signed length.
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
 }
 
