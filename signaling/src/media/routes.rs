@@ -90,6 +90,13 @@ fn presigned(r: &PresignedRequest) -> Value {
     })
 }
 
+/// A presigned part upload with its `partNumber`.
+fn numbered_part((number, request): (u16, &PresignedRequest)) -> Value {
+    let mut v = presigned(request);
+    v["partNumber"] = json!(number);
+    v
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct UploadRequest {
@@ -130,7 +137,7 @@ async fn grant_slot(
             .request_multipart_upload(owner, ct, req.size, req.view_once, now)
             .await
             .map(|slot| {
-                let parts: Vec<Value> = slot.parts.iter().map(presigned).collect();
+                let parts: Vec<Value> = (1..).zip(&slot.parts).map(numbered_part).collect();
                 json!({"id": id_of(&slot.key), "partSize": slot.part_size, "parts": parts})
             })
     } else {
@@ -219,12 +226,9 @@ async fn part_urls(
     let parts: Vec<Value> = req
         .parts
         .iter()
+        .copied()
         .zip(&urls)
-        .map(|(n, r)| {
-            let mut v = presigned(r);
-            v["partNumber"] = json!(n);
-            v
-        })
+        .map(numbered_part)
         .collect();
     Ok(Json(json!({"id": id, "parts": parts})))
 }
@@ -303,7 +307,6 @@ async fn grants(
             json!({
                 "device": g.device,
                 "token": g.token,
-                "url": format!("/api/media/view-once/{}", g.token),
                 "expiresAt": unix(g.expires_at),
             })
         })

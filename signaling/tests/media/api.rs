@@ -192,6 +192,7 @@ async fn multipart_upload_resumes_and_completes_over_the_api() {
     let part_size = v["partSize"].as_u64().unwrap() as usize;
     let parts = v["parts"].as_array().unwrap();
     assert_eq!(parts.len(), file.len().div_ceil(part_size));
+    assert_eq!(parts[1]["partNumber"], 2);
 
     // Part 1 with the first URL; part 2 after "a network break", with a
     // fresh URL.
