@@ -9,6 +9,7 @@
 //! Every method takes explicit time where time matters.
 
 mod sql;
+mod sql_codec;
 
 pub use sql::{SQLITE_FILE, SqlIndex};
 
