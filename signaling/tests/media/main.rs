@@ -12,6 +12,7 @@ mod api;
 mod e2ee;
 mod lifecycle;
 mod local_urls;
+mod process;
 mod s3;
 mod thumbnails;
 mod view_once;
