@@ -22,6 +22,10 @@ pub struct MsgArgs {
     /// The encrypted state file of this device.
     #[arg(long, env = "SAMTALE_MSG_VAULT", default_value = "samtale-msg.vault")]
     vault: PathBuf,
+    /// Also trust this CA (PEM) for https:// servers, e.g. a private
+    /// deployment's own CA.
+    #[arg(long, env = "SAMTALE_MSG_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(subcommand)]
     command: MsgCommand,
 }
@@ -167,6 +171,10 @@ async fn conversation(
 
 /// Run `samtale msg …`.
 pub async fn run(args: MsgArgs) -> anyhow::Result<()> {
+    if let Some(ca) = &args.ca_file {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        samtale_messaging::client::transport::trust_extra_roots(&pem)?;
+    }
     let vault = args.vault;
     match args.command {
         MsgCommand::Register {

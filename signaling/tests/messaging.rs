@@ -11,7 +11,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::process::ServerProcess;
 use common::server::temp_dir;
-use samtale_messaging::client::{Client, ClientError, Content, Message, VaultKey};
+use samtale_messaging::client::{Client, ClientError, Content, Message, ReceiptKind, VaultKey};
 use samtale_messaging::model::ProfileKind;
 use samtale_messaging::store::{Conversation, ConversationKind, Member, SqlStore, Store};
 use samtale_messaging::{ConversationId, ProfileId};
@@ -144,6 +144,21 @@ async fn three_devices_exchange_messages_and_the_server_holds_no_plaintext() {
         .unwrap();
     assert_eq!(next_text(&mut bob).await.1, from2);
     assert_eq!(next_text(&mut alice1).await.1, from2);
+
+    // Read receipts are end-to-end encrypted messages too.
+    let read_seq = m.seq;
+    bob.send_receipt(&conv, bob_private, ReceiptKind::Read, vec![read_seq])
+        .await
+        .unwrap();
+    for device in [&mut alice1, &mut alice2] {
+        let got = device.receive(WAIT).await.unwrap().expect("a receipt");
+        match got.content {
+            Ok(Content::Receipt { kind, seqs }) => {
+                assert_eq!((kind, seqs), (ReceiptKind::Read, vec![read_seq]));
+            }
+            other => panic!("expected a receipt, got {other:?}"),
+        }
+    }
 
     // Positive control: a profile name is stored in the clear, and the same
     // search finds it in the same files.
@@ -564,4 +579,86 @@ async fn bad_input_gets_clear_errors_and_breaks_nothing() {
 
 fn ulid() -> String {
     format!("{:032x}", rand::random::<u128>())
+}
+
+/// A test CA and a leaf certificate for 127.0.0.1 signed by it.
+fn test_pki(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let openssl = |args: &[&str]| {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl (run ./scripts/test.sh)")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509", "-days", "1", "-subj", "/CN=samtale test CA"];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=localhost"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "key.pem", "-out", "leaf.csr"]);
+    openssl(&csr);
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_talk_over_https() {
+    let mut config = common::server::test_config("msg-tls");
+    config.turn_embedded = false;
+    let (ca, cert, key) = test_pki(&config.data_dir);
+    config.tls_cert = Some(cert);
+    config.tls_key = Some(key);
+    let server = common::server::start(config).await;
+    let url = format!("https://{}", server.http_addr);
+    // Without the private CA the server is not trusted.
+    let refused = Client::register(&url, "Eve", "phone").await.unwrap_err();
+    assert!(matches!(refused, ClientError::Transport(_)), "{refused}");
+    samtale_messaging::client::transport::trust_extra_roots(&std::fs::read(ca).unwrap()).unwrap();
+    let mut alice = Client::register(&url, "Alice", "phone").await.unwrap();
+    let mut bob = Client::register(&url, "Bob", "phone").await.unwrap();
+    let (a_p, _) = member(&mut alice, ProfileKind::Private).await;
+    let (_, b_m) = member(&mut bob, ProfileKind::Private).await;
+    let conv = alice
+        .create_conversation(a_p, ConversationKind::Direct, vec![b_m])
+        .await
+        .unwrap();
+    alice.send_text(&conv, a_p, "over TLS").await.unwrap();
+    assert_eq!(next_text(&mut bob).await.1, "over TLS");
+    server.shutdown().await;
 }

@@ -31,12 +31,19 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connect to `base` (`http://host:port` or `ws://…`).
+    /// Connect to `base` (`https://host`, `http://host:port`, or the
+    /// `wss://`/`ws://` equivalents). TLS trusts the Mozilla roots plus
+    /// those given to [`trust_extra_roots`].
     pub async fn connect(base: &str) -> Result<Self, ClientError> {
         let url = ws_url(base)?;
+        let connector = if url.starts_with("wss://") {
+            Some(tokio_tungstenite::Connector::Rustls(tls_config()?))
+        } else {
+            None
+        };
         let (ws, _) = tokio::time::timeout(
             REQUEST_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
+            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector),
         )
         .await
         .map_err(|_| ClientError::Timeout)?
@@ -137,13 +144,49 @@ fn ws_url(base: &str) -> Result<String, ClientError> {
     let base = base.trim_end_matches('/');
     let rest = if let Some(r) = base.strip_prefix("http://") {
         format!("ws://{r}")
-    } else if base.starts_with("ws://") {
+    } else if let Some(r) = base.strip_prefix("https://") {
+        format!("wss://{r}")
+    } else if base.starts_with("ws://") || base.starts_with("wss://") {
         base.to_owned()
     } else {
         return Err(ClientError::Transport(format!(
-            "unsupported server URL {base:?}: use http:// or ws:// (TLS: put a \
-             TLS-terminating proxy on loopback in front, see docs/MESSAGING.md)"
+            "unsupported server URL {base:?}: use https://, http://, wss:// or ws://"
         )));
     };
     Ok(format!("{rest}/api/msg/ws"))
+}
+
+static EXTRA_ROOTS: std::sync::Mutex<Vec<rustls::pki_types::CertificateDer<'static>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Also trust the CA certificates in `pem` (a private deployment's CA) for
+/// every later connection of this process.
+pub fn trust_extra_roots(pem: &[u8]) -> Result<usize, ClientError> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ClientError::Transport(format!("CA certificates: {e}")))?;
+    let n = certs.len();
+    EXTRA_ROOTS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(certs);
+    Ok(n)
+}
+
+fn tls_config() -> Result<std::sync::Arc<rustls::ClientConfig>, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for cert in EXTRA_ROOTS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        roots
+            .add(cert.clone())
+            .map_err(|e| ClientError::Transport(format!("CA certificate: {e}")))?;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(std::sync::Arc::new(config))
 }

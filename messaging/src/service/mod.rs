@@ -360,19 +360,14 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
                 "device list changes more than the new device",
             ));
         }
-        self.store
-            .put_device_list(next, Some(current.version))
-            .await?;
-        self.store
-            .add_device(&DeviceRecord {
-                keys: offered.keys(caller.account_id),
-                name: rec.offer.device_name.clone(),
-                created_at: self.clock.now(),
-            })
-            .await?;
         let code: PairCode = code.parse()?;
+        let device = DeviceRecord {
+            keys: offered.keys(caller.account_id),
+            name: rec.offer.device_name.clone(),
+            created_at: self.clock.now(),
+        };
         self.store
-            .approve_pairing(code.as_str(), caller.account_id)
+            .bind_paired_device(next, current.version, &device, code.as_str())
             .await?;
         tracing::info!(account = %caller.account_id, device = %rec.offer.device_id, "device paired");
         Ok(())
@@ -404,14 +399,8 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             .map(|d| d.device_id)
             .collect();
         self.store
-            .put_device_list(device_list, Some(current.version))
+            .unbind_devices(device_list, current.version, &removed)
             .await?;
-        for d in &removed {
-            match self.store.remove_device(*d).await {
-                Ok(()) | Err(crate::store::StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
         Ok(removed)
     }
 

@@ -76,6 +76,24 @@ pub trait Store: Send + Sync {
         expected: Option<u64>,
     ) -> Result<(), StoreError>;
 
+    /// In one transaction: replace the device list (stored version must
+    /// be `expected`), bind `device` and mark the pairing approved.
+    async fn bind_paired_device(
+        &self,
+        list: &SignedDeviceList,
+        expected: u64,
+        device: &DeviceRecord,
+        pairing_code: &str,
+    ) -> Result<(), StoreError>;
+    /// In one transaction: replace the device list (stored version must be
+    /// `expected`) and unbind `removed` with their keys and envelopes.
+    async fn unbind_devices(
+        &self,
+        list: &SignedDeviceList,
+        expected: u64,
+        removed: &[DeviceId],
+    ) -> Result<(), StoreError>;
+
     /// Add one-time keys and (if given) replace the fallback key. Returns
     /// the number of unclaimed one-time keys.
     async fn upload_keys(&self, device: DeviceId, upload: &KeyUpload) -> Result<u64, StoreError>;

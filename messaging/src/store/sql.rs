@@ -13,6 +13,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Row};
 
 use super::types::*;
+
+mod devices;
 use super::{Store, StoreError};
 use crate::crypto::{KeyUpload, PairingOffer, SignedDeviceList, SignedOneTimeKey};
 use crate::ids::{AccountId, ConversationId, DeviceId, ProfileId};
@@ -104,7 +106,11 @@ impl SqlStore {
             return Err(StoreError::UnsupportedUrl);
         };
         let max = match backend {
-            Backend::Sqlite => 4,
+            // SQLite has one writer at a time; several connections only
+            // make writers wait in SQLite's busy handler (sleeps of up to
+            // 100 ms). One connection serialises in FIFO order instead, and
+            // WAL keeps each statement short.
+            Backend::Sqlite => 1,
             Backend::Postgres => 16,
         };
         let pool = AnyPoolOptions::new()
@@ -229,22 +235,7 @@ impl Store for SqlStore {
     }
 
     async fn add_device(&self, d: &DeviceRecord) -> Result<(), StoreError> {
-        let r = sqlx::query(
-            "INSERT INTO devices (id, account_id, curve25519, ed25519, name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(d.keys.device_id.to_string())
-        .bind(d.keys.account_id.to_string())
-        .bind(d.keys.curve25519.clone())
-        .bind(d.keys.ed25519.clone())
-        .bind(d.name.clone())
-        .bind(ms(d.created_at))
-        .execute(&self.pool)
-        .await;
-        match r {
-            Err(e) if unique_violation(&e) => Err(StoreError::Conflict),
-            r => r.map(|_| ()).map_err(Into::into),
-        }
+        devices::insert_device(&mut *self.pool.acquire().await?, d).await
     }
 
     async fn device(&self, device: DeviceId) -> Result<DeviceRecord, StoreError> {
@@ -270,22 +261,8 @@ impl Store for SqlStore {
     }
 
     async fn remove_device(&self, device: DeviceId) -> Result<(), StoreError> {
-        let d = device.to_string();
         let mut tx = self.pool.begin().await?;
-        let gone = sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(d.clone())
-            .execute(&mut *tx)
-            .await?;
-        if gone.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        for sql in [
-            "DELETE FROM one_time_keys WHERE device_id = $1",
-            "DELETE FROM fallback_keys WHERE device_id = $1",
-            "DELETE FROM envelopes WHERE device_id = $1",
-        ] {
-            sqlx::query(sql).bind(d.clone()).execute(&mut *tx).await?;
-        }
+        devices::delete_device(&mut tx, device).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -307,43 +284,40 @@ impl Store for SqlStore {
         list: &SignedDeviceList,
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
-        let version = db_seq(list.list.version)?;
-        let account = list.list.account_id.to_string();
-        let body = to_json(list)?;
-        let r = match expected {
-            None => sqlx::query(
-                "INSERT INTO device_lists (account_id, version, signed_json) VALUES ($1, $2, $3)",
-            )
-            .bind(account)
-            .bind(version)
-            .bind(body)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if unique_violation(&e) {
-                    StoreError::Conflict
-                } else {
-                    e.into()
-                }
-            })?,
-            Some(old) => {
-                sqlx::query(
-                    "UPDATE device_lists SET version = $2, signed_json = $3 \
-                 WHERE account_id = $1 AND version = $4",
-                )
-                .bind(account)
-                .bind(version)
-                .bind(body)
-                .bind(db_seq(old)?)
-                .execute(&self.pool)
-                .await?
+        devices::put_list(&mut *self.pool.acquire().await?, list, expected).await
+    }
+
+    async fn bind_paired_device(
+        &self,
+        list: &SignedDeviceList,
+        expected: u64,
+        device: &DeviceRecord,
+        pairing_code: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        devices::put_list(&mut tx, list, Some(expected)).await?;
+        devices::insert_device(&mut tx, device).await?;
+        devices::mark_approved(&mut tx, pairing_code, device.keys.account_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn unbind_devices(
+        &self,
+        list: &SignedDeviceList,
+        expected: u64,
+        removed: &[DeviceId],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        devices::put_list(&mut tx, list, Some(expected)).await?;
+        for d in removed {
+            match devices::delete_device(&mut tx, *d).await {
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
             }
-        };
-        if r.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
         }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn upload_keys(&self, device: DeviceId, upload: &KeyUpload) -> Result<u64, StoreError> {
@@ -445,18 +419,7 @@ impl Store for SqlStore {
     }
 
     async fn approve_pairing(&self, code: &str, account: AccountId) -> Result<(), StoreError> {
-        let r = sqlx::query(
-            "UPDATE pairings SET account_id = $2 WHERE code = $1 AND account_id IS NULL",
-        )
-        .bind(code.to_owned())
-        .bind(account.to_string())
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::Conflict)
-        }
+        devices::mark_approved(&mut *self.pool.acquire().await?, code, account).await
     }
 
     async fn delete_pairing(&self, code: &str) -> Result<(), StoreError> {

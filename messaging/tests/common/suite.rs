@@ -399,6 +399,68 @@ pub async fn pairing(store: &dyn Store) {
     ));
 }
 
+/// Binding a paired device and unbinding devices are all-or-nothing: a
+/// failing step leaves the list, the devices and the pairing as they were.
+pub async fn device_changes_are_atomic(store: &dyn Store) {
+    let (alice, phone) = account_with_device(store, "Alice").await;
+    let v1 = SignedDeviceList::genesis(&phone);
+    store.put_device_list(&v1, None).await.unwrap();
+    let laptop = Device::new(alice.id);
+    let offer = PairingOffer::new(&laptop.keys(), "laptop");
+    let code = format!("A{}", &laptop.device_id().to_string()[..7]);
+    store
+        .put_pairing(&code, &offer, t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    let v2 = SignedDeviceList::sign(&phone, v1.list.with_device(&laptop.keys()));
+    let record = DeviceRecord {
+        keys: laptop.keys(),
+        name: "laptop".into(),
+        created_at: t0(),
+    };
+    // The pairing was approved meanwhile: the last step fails, so the list
+    // and the device row must not change either.
+    store.approve_pairing(&code, alice.id).await.unwrap();
+    assert!(matches!(
+        store.bind_paired_device(&v2, 1, &record, &code).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.device_list(alice.id).await.unwrap(), Some(v1.clone()));
+    assert!(matches!(
+        store.device(laptop.device_id()).await,
+        Err(StoreError::NotFound)
+    ));
+    // A fresh pairing binds all three together.
+    let code2 = format!("B{}", &laptop.device_id().to_string()[..7]);
+    store
+        .put_pairing(&code2, &offer, t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    store
+        .bind_paired_device(&v2, 1, &record, &code2)
+        .await
+        .unwrap();
+    assert_eq!(store.device_list(alice.id).await.unwrap(), Some(v2.clone()));
+    assert_eq!(store.devices(alice.id).await.unwrap().len(), 2);
+    assert_eq!(
+        store.pairing(&code2).await.unwrap().approved_into,
+        Some(alice.id)
+    );
+    // Unbinding with a stale expected version changes nothing.
+    let v3 = SignedDeviceList::sign(&phone, v2.list.without_device(laptop.device_id()));
+    assert!(matches!(
+        store.unbind_devices(&v3, 1, &[laptop.device_id()]).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(store.devices(alice.id).await.unwrap().len(), 2);
+    store
+        .unbind_devices(&v3, 2, &[laptop.device_id()])
+        .await
+        .unwrap();
+    assert_eq!(store.devices(alice.id).await.unwrap().len(), 1);
+    assert_eq!(store.device_list(alice.id).await.unwrap(), Some(v3));
+}
+
 /// Every suite function in order, on one store.
 pub async fn all(store: &dyn Store) {
     accounts_profiles_devices(store).await;
@@ -406,4 +468,5 @@ pub async fn all(store: &dyn Store) {
     store_and_forward(store).await;
     profile_isolation(store).await;
     pairing(store).await;
+    device_changes_are_atomic(store).await;
 }
