@@ -78,8 +78,10 @@ impl SqlIndex {
     pub async fn connect(url: &str) -> Result<Self, IndexError> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        // SQLite has one writer at a time: more connections would only make
+        // writers wait in its busy handler; one serialises them in order.
         let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
+            .max_connections(if sqlite { 1 } else { 16 })
             .connect(url)
             .await
             .map_err(backend)?;
