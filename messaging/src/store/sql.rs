@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Row};
 
 use super::types::*;
 
+mod batch;
 mod devices;
 use super::{Store, StoreError};
 use crate::crypto::{KeyUpload, PairingOffer, SignedDeviceList, SignedOneTimeKey};
@@ -43,6 +44,8 @@ pub enum Backend {
 pub struct SqlStore {
     pool: AnyPool,
     backend: Backend,
+    /// Group commit for message sends and acknowledgements.
+    writes: batch::Batcher,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -128,7 +131,12 @@ impl SqlStore {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         tracing::debug!(?backend, "messaging store open");
-        Ok(Self { pool, backend })
+        let writes = batch::Batcher::spawn(pool.clone());
+        Ok(Self {
+            pool,
+            backend,
+            writes,
+        })
     }
 
     /// The backend in use.
@@ -563,71 +571,7 @@ impl Store for SqlStore {
     }
 
     async fn enqueue(&self, m: &NewMessage) -> Result<Enqueued, StoreError> {
-        let conv = m.conversation_id.to_string();
-        let sender = m.sender_device.to_string();
-        let now = ms(m.now);
-        let expires = ms(m.now + m.ttl);
-        let mut tx = self.pool.begin().await?;
-        // Take the write lock first (the conversation row), so SQLite never
-        // has to upgrade a read transaction.
-        let next = sqlx::query(
-            "UPDATE conversations SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
-        )
-        .bind(conv.clone())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let existing = sqlx::query(
-            "SELECT conversation_id, seq FROM messages WHERE sender_device = $1 AND client_msg_id = $2",
-        )
-        .bind(sender.clone())
-        .bind(m.client_msg_id.clone())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = existing {
-            tx.rollback().await?;
-            if row.try_get::<String, _>(0)? != conv {
-                return Err(StoreError::Conflict);
-            }
-            return Ok(Enqueued {
-                seq: seq(row.try_get(1)?)?,
-                duplicate: true,
-            });
-        }
-        let n: i64 = next.try_get(0)?;
-        sqlx::query(
-            "INSERT INTO messages (conversation_id, seq, sender_device, client_msg_id, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(conv.clone())
-        .bind(n)
-        .bind(sender.clone())
-        .bind(m.client_msg_id.clone())
-        .bind(now)
-        .bind(expires)
-        .execute(&mut *tx)
-        .await?;
-        for e in &m.envelopes {
-            sqlx::query(
-                "INSERT INTO envelopes (device_id, profile_id, conversation_id, seq, sender_device, \
-                 payload, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(e.device_id.to_string())
-            .bind(e.profile_id.to_string())
-            .bind(conv.clone())
-            .bind(n)
-            .bind(sender.clone())
-            .bind(e.payload.clone())
-            .bind(now)
-            .bind(expires)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(Enqueued {
-            seq: seq(n)?,
-            duplicate: false,
-        })
+        self.writes.enqueue(m).await
     }
 
     async fn pending(
@@ -683,15 +627,7 @@ impl Store for SqlStore {
         conversation: ConversationId,
         s: u64,
     ) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "DELETE FROM envelopes WHERE device_id = $1 AND conversation_id = $2 AND seq = $3",
-        )
-        .bind(device.to_string())
-        .bind(conversation.to_string())
-        .bind(db_seq(s)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() > 0)
+        self.writes.ack(device, conversation, s).await
     }
 
     async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

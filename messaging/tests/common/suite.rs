@@ -461,6 +461,52 @@ pub async fn device_changes_are_atomic(store: &dyn Store) {
     assert_eq!(store.device_list(alice.id).await.unwrap(), Some(v3));
 }
 
+/// Many sends and acks at once (they share transactions in the store):
+/// every send gets its own seq, a duplicate in the same burst gets the
+/// first one's, a send to a missing conversation fails alone.
+pub async fn concurrent_writes(store: &dyn Store) {
+    let (alice, a_phone) = account_with_device(store, "Alice").await;
+    let (bob, b_phone) = account_with_device(store, "Bob").await;
+    let (aw, bw) = (
+        member(&alice, ProfileKind::Work),
+        member(&bob, ProfileKind::Work),
+    );
+    let conv = conversation(store, ConversationKind::Direct, vec![aw, bw]).await;
+    let to = [(b_phone.device_id(), bw.profile_id)];
+    let mut sends: Vec<NewMessage> = (0..40)
+        .map(|i| message(conv, a_phone.device_id(), &format!("burst{i}"), &to, t0()))
+        .collect();
+    sends.push(message(conv, a_phone.device_id(), "burst7", &to, t0()));
+    sends.push(message(
+        ConversationId::new(),
+        a_phone.device_id(),
+        "nowhere",
+        &to,
+        t0(),
+    ));
+    let results = futures_util::future::join_all(sends.iter().map(|m| store.enqueue(m))).await;
+    let (nowhere, rest) = results.split_last().unwrap();
+    assert!(matches!(nowhere, Err(StoreError::NotFound)));
+    let (dup, firsts) = rest.split_last().unwrap();
+    let mut seqs: Vec<u64> = firsts.iter().map(|r| r.as_ref().unwrap().seq).collect();
+    let dup = dup.as_ref().unwrap();
+    assert!(dup.duplicate);
+    assert_eq!(dup.seq, seqs[7]);
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
+    let acks =
+        futures_util::future::join_all((1..=40).map(|s| store.ack(b_phone.device_id(), conv, s)))
+            .await;
+    assert!(acks.into_iter().all(|a| a.unwrap()));
+    assert!(
+        store
+            .pending(b_phone.device_id(), None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Every suite function in order, on one store.
 pub async fn all(store: &dyn Store) {
     accounts_profiles_devices(store).await;
@@ -469,4 +515,5 @@ pub async fn all(store: &dyn Store) {
     profile_isolation(store).await;
     pairing(store).await;
     device_changes_are_atomic(store).await;
+    concurrent_writes(store).await;
 }
