@@ -11,7 +11,10 @@
 //!   WebP and GIF, re-encoded so no metadata (GPS!) survives.
 //! * [`attachment`]: chunked AES-256-GCM for end-to-end-encrypted files; the
 //!   server only ever stores the ciphertext.
-//! * [`index`] and [`media`]: upload slots with size and quota limits,
+//! * [`index`]: what was uploaded, by whom, until when, and the view-once
+//!   grants: [`SqlIndex`](index::SqlIndex) (SQLite file or PostgreSQL,
+//!   survives restarts) or [`MemoryIndex`](index::MemoryIndex).
+//! * [`media`]: upload slots with size and quota limits,
 //!   multipart (resumable) uploads of large files, view-once grants (one download per recipient device, then the object is
 //!   deleted) and the TTL sweeper, all with injected time.
 //! * [`serve`]: the response headers that make serving user uploads from

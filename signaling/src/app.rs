@@ -57,6 +57,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     /// The messaging API.
     pub msg: Arc<crate::msg::MsgState>,
+    /// Media storage, index and sweeper.
+    pub media: Arc<crate::media::MediaService>,
 }
 
 /// Shared state handle.
@@ -83,6 +85,7 @@ pub fn router(state: Shared) -> Router {
         .route("/ws", get(websocket))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .merge(crate::msg::router())
+        .merge(crate::media::routes::router())
         .with_state(state)
 }
 

@@ -109,6 +109,8 @@ pub struct Config {
     /// How long shutdown waits for clients to hear about it. Default 2 s.
     #[serde(with = "seconds")]
     pub shutdown_grace: Duration,
+    /// `[media]`: storage backend, limits, TTL, sweeper (docs/MEDIA.md).
+    pub media: crate::media::MediaSettings,
 }
 
 impl Default for Config {
@@ -137,6 +139,7 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             join_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(2),
+            media: crate::media::MediaSettings::default(),
         }
     }
 }
@@ -202,6 +205,7 @@ impl Config {
                 "room_creation = \"admin-token\" needs admin_token".into(),
             ));
         }
+        self.media.validate().map_err(ConfigError::Invalid)?;
         if !(1..=32).contains(&self.max_participants) {
             return Err(ConfigError::Invalid(
                 "max_participants must be 1 to 32".into(),
@@ -229,7 +233,7 @@ fn is_loopback(ip: IpAddr) -> bool {
     ip.is_loopback()
 }
 
-mod seconds {
+pub(crate) mod seconds {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};

@@ -9,6 +9,7 @@ pub mod app;
 pub mod config;
 pub mod hub;
 pub mod ice;
+pub mod media;
 pub mod metrics;
 pub mod msg;
 pub mod protocol;
@@ -65,6 +66,7 @@ impl Running {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         self.state.sfu.shutdown().await;
+        self.state.media.stop_sweeper().await;
         self.server.abort();
         let _ = self.server.await;
     }
@@ -210,8 +212,10 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .to_owned();
 
     let msg_state = Arc::new(msg::open(&config).await?);
+    let media = Arc::new(media::MediaService::open(&config, &public_url).await?);
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(msg::purge_loop(msg_state.clone(), shutdown_rx.clone()));
+    media.start_sweeper(shutdown_rx.clone());
     let state = Arc::new(AppState {
         config: config.clone(),
         public_url: public_url.clone(),
@@ -224,6 +228,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         metrics: SignalingMetrics::default(),
         shutdown: shutdown_rx,
         msg: msg_state,
+        media,
     });
 
     let events_state = state.clone();

@@ -113,5 +113,6 @@ pub fn render(state: &AppState) -> String {
         let snapshot = stats.lock().map(|s| s.clone()).unwrap_or_default();
         out.push_str(&samtale_turn::ops::render(&snapshot, "embedded"));
     }
+    out.push_str(&state.media.metrics.render());
     out
 }

@@ -193,6 +193,12 @@ impl MediaStore {
         &self.config
     }
 
+    /// The index record of `key`, if any (e.g. to decide whether to
+    /// thumbnail it).
+    pub async fn record(&self, key: &ObjectKey) -> Result<Option<MediaRecord>, MediaError> {
+        Ok(self.index.media(key).await?)
+    }
+
     /// Grants an upload slot of exactly `size` bytes of `content_type` to
     /// `owner`, enforcing the size limit and the owner's quota (pending
     /// uploads count against it).

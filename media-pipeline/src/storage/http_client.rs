@@ -33,7 +33,7 @@ impl std::fmt::Debug for HttpClient {
 impl HttpClient {
     pub(crate) fn new(timeout: Duration) -> Result<Self, StorageError> {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(|e| StorageError::Config(format!("TLS set-up: {e}")))?
             .https_or_http()
             .enable_http1()

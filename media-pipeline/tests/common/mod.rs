@@ -3,12 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub mod images;
+pub mod s3s_fs;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -18,14 +16,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use samtale_media::ManualClock;
 use samtale_media::storage::{LocalSigner, LocalStorage, S3Config, S3Storage, Storage};
 
-pub const ACCESS_KEY: &str = "samtale-test-access";
-pub const SECRET_KEY: &str = "samtale-test-secret-0123456789";
-pub const BUCKET: &str = "media-test";
+pub use s3s_fs::{ACCESS_KEY, BUCKET, SECRET_KEY};
 
-/// A running s3s-fs, killed on drop.
+/// A running s3s-fs over a temporary directory.
 pub struct S3sServer {
     pub endpoint: String,
-    child: Child,
+    _server: s3s_fs::S3sFs,
     _dir: tempfile::TempDir,
 }
 
@@ -37,81 +33,13 @@ impl S3sServer {
 
     pub fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join(BUCKET)).unwrap();
-        let port = free_port();
-        let mut child = Command::new(s3s_fs_program())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(dir.path())
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start s3s-fs ({e}): the S3 tests need it on PATH; \
-                     run scripts/setup-media.sh (cargo install s3s-fs@0.14.1 --locked --features binary)"
-                )
-            });
-        // Wait for its "server is running" line; keep draining its output
-        // afterwards so it never blocks on a full pipe.
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("server is running") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(15)).is_err() {
-            let _ = child.kill();
-            panic!("s3s-fs did not report that it is running within 15 s");
-        }
+        let server = s3s_fs::S3sFs::start(dir.path());
         Self {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
+            endpoint: server.endpoint.clone(),
+            _server: server,
             _dir: dir,
         }
     }
-}
-
-impl Drop for S3sServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `s3s-fs` from PATH, else from cargo's default install root.
-fn s3s_fs_program() -> std::path::PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("s3s-fs").is_file()))
-        .unwrap_or(false);
-    if !on_path {
-        let cargo_home = std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
-            });
-        if let Some(bin) = cargo_home.map(|c| c.join("bin").join("s3s-fs"))
-            && bin.is_file()
-        {
-            return bin;
-        }
-    }
-    "s3s-fs".into()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An HTTP server routing `/media/<key>` to a [`LocalStorage`], as the

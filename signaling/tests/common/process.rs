@@ -19,13 +19,25 @@ impl ServerProcess {
     /// logs to `log` (at `RUST_LOG=debug`, so a leak would show); waits for
     /// the URL it prints.
     pub fn start(data_dir: &Path, log: &Path) -> ServerProcess {
+        Self::start_with(data_dir, log, &[], &[])
+    }
+
+    /// [`start`](Self::start) with more arguments and environment.
+    pub fn start_with(
+        data_dir: &Path,
+        log: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_samtale"))
             .arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
+            .args(args)
             .env("RUST_LOG", "debug")
             .env_remove("SAMTALE_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

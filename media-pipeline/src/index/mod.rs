@@ -1,12 +1,17 @@
 //! The media index: what was uploaded, by whom, until when, and the
 //! view-once grants. The sweeper and the view-once flow work over it.
 //!
-//! [`MemoryIndex`] is the only implementation for now: it lives in the
-//! process and is **lost on restart** (objects then look orphaned and the
-//! sweeper deletes them after the grace period; nothing leaks, but
-//! outstanding grants and downloads stop working). A SQLite implementation
-//! of [`MediaIndex`] arrives with the messaging issue, PostgreSQL with
-//! scale-out. Every method takes explicit time where time matters.
+//! Two implementations: [`SqlIndex`] (sqlx; a SQLite file in the data
+//! directory by default, PostgreSQL for scale-out) survives restarts, so
+//! outstanding grants and downloads keep working; [`MemoryIndex`] lives in
+//! the process and is **lost on restart** (objects then look orphaned and
+//! the sweeper deletes them after the grace period), for tests and tools.
+//! Every method takes explicit time where time matters.
+
+mod sql;
+mod sql_codec;
+
+pub use sql::{SQLITE_FILE, SqlIndex};
 
 use std::collections::HashMap;
 use std::fmt::Debug;
