@@ -399,6 +399,40 @@ async fn work_conversations_stay_out_of_the_private_profile() {
     let (m, text) = next_text(&mut alice).await;
     assert_eq!(text, "work only");
     assert_eq!(m.profile_id, a_work, "arrives in the work profile");
+
+    // Each profile's own policy decides how it notifies.
+    use samtale_messaging::policy::{Decision, Incoming, NotifyRule};
+    let mut work = alice
+        .profiles(&[])
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.id == a_work)
+        .unwrap();
+    work.policy.do_not_disturb = None;
+    work.policy.notify = NotifyRule::MuteAll;
+    alice
+        .request::<serde_json::Value>("update_profile", serde_json::to_value(&work).unwrap())
+        .await
+        .unwrap();
+    let message = Incoming::Message { mentions_me: false };
+    let muted = alice.notification_decision(a_work, message).await.unwrap();
+    assert_eq!(muted, Decision::DeliverSilently);
+    let private = alice
+        .notification_decision(a_private, message)
+        .await
+        .unwrap();
+    assert_ne!(
+        private,
+        Decision::DeliverSilently,
+        "the private profile is not muted"
+    );
+    // Not for someone else's profile.
+    let err = bob
+        .notification_decision(a_work, message)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
     server.shutdown().await;
 }
 

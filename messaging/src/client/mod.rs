@@ -184,6 +184,8 @@ impl Client {
         client.seen = state.seen;
         client.trusted = state.trusted;
         client.vault = Some((path, key));
+        // Others claimed one-time keys while this device was away.
+        client.top_up_keys(false).await?;
         Ok(client)
     }
 }

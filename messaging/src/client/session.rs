@@ -249,6 +249,20 @@ impl Client {
             .ok_or_else(|| ClientError::Protocol("no such profile".into()))
     }
 
+    /// What my profile's policy says about `incoming` now: notify, deliver
+    /// silently or hold (do-not-disturb, mute rules; time-zone aware).
+    pub async fn notification_decision(
+        &mut self,
+        profile: ProfileId,
+        incoming: crate::policy::Incoming,
+    ) -> Result<crate::policy::Decision, ClientError> {
+        self.request(
+            "notification_decision",
+            json!({"profile_id": profile, "incoming": incoming}),
+        )
+        .await
+    }
+
     /// Start a conversation from `profile` with `others`.
     pub async fn create_conversation(
         &mut self,
