@@ -131,7 +131,11 @@ impl SqlStore {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         tracing::debug!(?backend, "messaging store open");
-        let writes = batch::Batcher::spawn(pool.clone());
+        let writers = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 4,
+        };
+        let writes = batch::Batcher::spawn(pool.clone(), writers);
         Ok(Self {
             pool,
             backend,

@@ -29,10 +29,13 @@ enum Write {
     ),
 }
 
-/// Handle to the writer task.
+/// Handle to the writer tasks. A conversation always goes to the same
+/// writer, so its requests stay in order and never wait on each other's row
+/// locks; several writers only help a server database (SQLite has one
+/// writer anyway).
 #[derive(Debug, Clone)]
 pub(super) struct Batcher {
-    tx: mpsc::Sender<Write>,
+    writers: Vec<mpsc::Sender<Write>>,
 }
 
 fn gone() -> StoreError {
@@ -40,15 +43,27 @@ fn gone() -> StoreError {
 }
 
 impl Batcher {
-    pub(super) fn spawn(pool: AnyPool) -> Self {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
-        Self { tx }
+    pub(super) fn spawn(pool: AnyPool, writers: usize) -> Self {
+        let writers = (0..writers.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+                tokio::spawn(run(pool.clone(), rx));
+                tx
+            })
+            .collect();
+        Self { writers }
+    }
+
+    fn writer(&self, conversation: ConversationId) -> &mpsc::Sender<Write> {
+        let n = self.writers.len();
+        // ULIDs end in 80 random bits.
+        let i = (conversation.ulid().random() % n as u128) as usize;
+        &self.writers[i]
     }
 
     pub(super) async fn enqueue(&self, m: &NewMessage) -> Result<Enqueued, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        self.writer(m.conversation_id)
             .send(Write::Enqueue(Box::new(m.clone()), reply))
             .await
             .map_err(|_| gone())?;
@@ -62,7 +77,7 @@ impl Batcher {
         s: u64,
     ) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        self.writer(conversation)
             .send(Write::Ack(device, conversation, s, reply))
             .await
             .map_err(|_| gone())?;
