@@ -1,0 +1,189 @@
+//! Batched UDP I/O: many datagrams per system call with `recvmmsg` and
+//! `sendmmsg` on Linux; one `recvfrom`/`sendto` per datagram elsewhere.
+//!
+//! [`RecvBatch`] owns the receive buffers and [`SendBatch`] copies outgoing
+//! datagrams into one reused buffer, so the hot path allocates nothing per
+//! packet.
+
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+
+/// Datagrams per receive or send call.
+pub(super) const BATCH: usize = 32;
+/// One receive slot: the largest UDP payload fits, so nothing is truncated.
+const SLOT: usize = 65_536;
+
+/// Buffers for up to [`BATCH`] received datagrams.
+pub(super) struct RecvBatch {
+    buf: Vec<u8>,
+    received: Vec<(SocketAddr, usize)>,
+    #[cfg(target_os = "linux")]
+    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+}
+
+impl RecvBatch {
+    pub(super) fn new() -> Self {
+        RecvBatch {
+            buf: vec![0; BATCH * SLOT],
+            received: Vec::with_capacity(BATCH),
+            #[cfg(target_os = "linux")]
+            headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+        }
+    }
+
+    /// Datagram `i` of the last receive: its source and bytes.
+    pub(super) fn get(&self, i: usize) -> Option<(SocketAddr, &[u8])> {
+        let &(from, n) = self.received.get(i)?;
+        let start = i * SLOT;
+        Some((from, self.buf.get(start..start + n)?))
+    }
+
+    /// Receives what is queued on `socket`, up to [`BATCH`] datagrams,
+    /// without blocking. Returns how many (0 when nothing was queued).
+    /// Fewer than [`BATCH`] means the socket was drained.
+    #[cfg(target_os = "linux")]
+    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, recvmmsg};
+        use std::io::IoSliceMut;
+        use std::os::fd::AsRawFd;
+
+        self.received.clear();
+        let mut slices: [[IoSliceMut<'_>; 1]; BATCH] = {
+            let mut chunks = self.buf.chunks_exact_mut(SLOT);
+            std::array::from_fn(|_| [IoSliceMut::new(chunks.next().unwrap_or_default())])
+        };
+        let result = recvmmsg(
+            socket.as_raw_fd(),
+            &mut self.headers,
+            slices.iter_mut(),
+            MsgFlags::MSG_DONTWAIT,
+            None,
+        );
+        let messages = match result {
+            Ok(messages) => messages,
+            Err(nix::errno::Errno::EAGAIN) => return Ok(0),
+            Err(e) => return Err(e.into()),
+        };
+        for message in messages {
+            let from = message.address.as_ref().and_then(socket_addr);
+            let truncated = message.flags.contains(MsgFlags::MSG_TRUNC);
+            // Keep slot indices aligned with `received` indices: a bad
+            // datagram is kept with length 0 and dropped by the caller.
+            let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+            match from {
+                Some(from) if !truncated => self.received.push((from, message.bytes)),
+                _ => self.received.push((unspecified, 0)),
+            }
+        }
+        Ok(self.received.len())
+    }
+
+    /// Receives what is queued on `socket`, up to [`BATCH`] datagrams.
+    #[cfg(not(target_os = "linux"))]
+    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket) -> io::Result<usize> {
+        self.received.clear();
+        for slot in self.buf.chunks_exact_mut(SLOT) {
+            match socket.recv_from(slot) {
+                Ok((n, from)) => self.received.push((from, n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if self.received.is_empty() => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(self.received.len())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn socket_addr(storage: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = storage.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    storage.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
+
+/// Datagrams waiting to go out of one socket, copied into one buffer.
+pub(super) struct SendBatch {
+    bytes: Vec<u8>,
+    queued: Vec<(SocketAddr, Range<usize>)>,
+}
+
+impl SendBatch {
+    pub(super) fn new() -> Self {
+        SendBatch {
+            bytes: Vec::with_capacity(BATCH * 2048),
+            queued: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Queues `data` for `to`. Returns true when the batch is full and
+    /// should be flushed.
+    pub(super) fn push(&mut self, to: SocketAddr, data: &[u8]) -> bool {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.queued.push((to, start..self.bytes.len()));
+        self.queued.len() >= BATCH
+    }
+
+    /// Sends everything queued. A datagram the kernel refuses is dropped,
+    /// as the network would; returns how many were dropped.
+    pub(super) fn flush(&mut self, socket: &mio::net::UdpSocket) -> usize {
+        let dropped = self.send_all(socket);
+        self.bytes.clear();
+        self.queued.clear();
+        dropped
+    }
+
+    #[cfg(target_os = "linux")]
+    fn send_all(&mut self, socket: &mio::net::UdpSocket) -> usize {
+        use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
+        use std::io::IoSlice;
+
+        let bytes = &self.bytes;
+        let addrs: Vec<SocketAddrAny> = self.queued.iter().map(|(to, _)| (*to).into()).collect();
+        let slices: Vec<[IoSlice<'_>; 1]> = self
+            .queued
+            .iter()
+            .map(|(_, range)| [IoSlice::new(bytes.get(range.clone()).unwrap_or_default())])
+            .collect();
+        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = self
+            .queued
+            .iter()
+            .map(|_| SendAncillaryBuffer::default())
+            .collect();
+        let mut messages: Vec<MMsgHdr<'_>> = addrs
+            .iter()
+            .zip(&slices)
+            .zip(controls.iter_mut())
+            .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
+            .collect();
+        let mut dropped = 0;
+        let mut next = 0;
+        while let Some(pending) = messages.get_mut(next..).filter(|m| !m.is_empty()) {
+            match sendmmsg(socket, pending, SendFlags::empty()) {
+                Ok(sent) => next += sent.max(1),
+                Err(e) => {
+                    // The first pending datagram was refused: skip it.
+                    tracing::debug!(error = %e, "udp send failed");
+                    dropped += 1;
+                    next += 1;
+                }
+            }
+        }
+        dropped
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn send_all(&mut self, socket: &mio::net::UdpSocket) -> usize {
+        let mut dropped = 0;
+        for (to, range) in &self.queued {
+            let data = self.bytes.get(range.clone()).unwrap_or_default();
+            if let Err(e) = socket.send_to(data, *to) {
+                tracing::debug!(error = %e, %to, "udp send failed");
+                dropped += 1;
+            }
+        }
+        dropped
+    }
+}
