@@ -107,6 +107,8 @@ fn socket_addr(storage: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr
 pub(super) struct SendBatch {
     bytes: Vec<u8>,
     queued: Vec<(SocketAddr, Range<usize>)>,
+    #[cfg(target_os = "linux")]
+    addrs: Vec<rustix::net::SocketAddrAny>,
 }
 
 impl SendBatch {
@@ -114,6 +116,8 @@ impl SendBatch {
         SendBatch {
             bytes: Vec::with_capacity(BATCH * 2048),
             queued: Vec::with_capacity(BATCH),
+            #[cfg(target_os = "linux")]
+            addrs: Vec::with_capacity(BATCH),
         }
     }
 
@@ -141,7 +145,9 @@ impl SendBatch {
         use std::io::IoSlice;
 
         let bytes = &self.bytes;
-        let addrs: Vec<SocketAddrAny> = self.queued.iter().map(|(to, _)| (*to).into()).collect();
+        self.addrs.clear();
+        self.addrs
+            .extend(self.queued.iter().map(|(to, _)| SocketAddrAny::from(*to)));
         let slices: Vec<[IoSlice<'_>; 1]> = self
             .queued
             .iter()
@@ -152,7 +158,8 @@ impl SendBatch {
             .iter()
             .map(|_| SendAncillaryBuffer::default())
             .collect();
-        let mut messages: Vec<MMsgHdr<'_>> = addrs
+        let mut messages: Vec<MMsgHdr<'_>> = self
+            .addrs
             .iter()
             .zip(&slices)
             .zip(controls.iter_mut())

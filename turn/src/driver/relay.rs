@@ -6,9 +6,11 @@
 //! sockets up after each call into the core ([`SocketRelays::take_changes`])
 //! and registers them with its poller, so no socket is shared between them.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+
+// A fast, per-process randomly seeded hash (looked up for every packet).
+use foldhash::HashMap;
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
@@ -138,7 +140,7 @@ impl RelaySockets {
             first_token,
             slots: Vec::new(),
             free: Vec::new(),
-            by_addr: HashMap::new(),
+            by_addr: HashMap::default(),
         }
     }
 

@@ -1,9 +1,11 @@
 //! One allocation: its relay address, lifetime, permissions and channels,
 //! all judged against an explicit `now`.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+// A fast, per-process randomly seeded hash (looked up for every packet).
+use foldhash::HashMap;
 
 use super::types::FiveTuple;
 use crate::codec::TransactionId;
@@ -85,9 +87,9 @@ impl Allocation {
             allocate_tid,
             expires_at,
             scheduled_at: expires_at,
-            permissions: HashMap::new(),
-            channels: HashMap::new(),
-            channel_by_peer: HashMap::new(),
+            permissions: HashMap::default(),
+            channels: HashMap::default(),
+            channel_by_peer: HashMap::default(),
             bandwidth_tokens: 0.0,
             bandwidth_at: None,
         }
