@@ -194,3 +194,86 @@ impl SendBatch {
         dropped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn bound() -> mio::net::UdpSocket {
+        mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap()
+    }
+
+    /// Receives until `want` datagrams arrived (bounded by a deadline: the
+    /// sockets are non-blocking and loopback delivery is synchronous, so
+    /// this normally takes one or two calls).
+    fn receive(socket: &mio::net::UdpSocket, want: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut batch = RecvBatch::new();
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < want && Instant::now() < deadline {
+            let n = batch.recv(socket).unwrap();
+            assert!(n <= BATCH);
+            for i in 0..n {
+                let (from, data) = batch.get(i).unwrap();
+                got.push((from, data.to_vec()));
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn more_than_a_batch_arrives_in_order_with_sources() {
+        let (a, b, sink) = (bound(), bound(), bound());
+        let to = sink.local_addr().unwrap();
+        let mut batch = SendBatch::new();
+        for i in 0..(BATCH + 8) as u16 {
+            if batch.push(to, &i.to_be_bytes()) {
+                assert_eq!(i as usize, BATCH - 1, "full at exactly BATCH datagrams");
+                assert_eq!(batch.flush(&a), 0);
+            }
+        }
+        assert_eq!(batch.flush(&b), 0);
+        let got = receive(&sink, BATCH + 8);
+        assert_eq!(got.len(), BATCH + 8);
+        for (i, (from, data)) in got.iter().enumerate() {
+            assert_eq!(data, &(i as u16).to_be_bytes());
+            let sender = if i < BATCH { &a } else { &b };
+            assert_eq!(*from, sender.local_addr().unwrap());
+        }
+    }
+
+    #[test]
+    fn one_batch_reaches_many_destinations_and_sizes_vary() {
+        let (source, x, y) = (bound(), bound(), bound());
+        let mut batch = SendBatch::new();
+        batch.push(x.local_addr().unwrap(), &[1; 1200]);
+        batch.push(y.local_addr().unwrap(), &[2; 20]);
+        batch.push(x.local_addr().unwrap(), &[]);
+        batch.push(y.local_addr().unwrap(), &[3; 9000]);
+        assert_eq!(batch.flush(&source), 0);
+        let at_x = receive(&x, 2);
+        let at_y = receive(&y, 2);
+        let src = source.local_addr().unwrap();
+        assert_eq!(at_x, vec![(src, vec![1; 1200]), (src, Vec::new())]);
+        assert_eq!(at_y, vec![(src, vec![2; 20]), (src, vec![3; 9000])]);
+    }
+
+    #[test]
+    fn nothing_queued_is_zero_and_a_refused_datagram_is_dropped_alone() {
+        let (source, sink) = (bound(), bound());
+        assert_eq!(RecvBatch::new().recv(&sink).unwrap(), 0);
+        let mut batch = SendBatch::new();
+        // Port 0 cannot be sent to: the kernel refuses that one datagram.
+        batch.push("127.0.0.1:0".parse().unwrap(), b"refused");
+        batch.push(sink.local_addr().unwrap(), b"delivered");
+        assert_eq!(batch.flush(&source), 1);
+        let got = receive(&sink, 1);
+        assert_eq!(
+            got,
+            vec![(source.local_addr().unwrap(), b"delivered".to_vec())]
+        );
+    }
+}

@@ -76,6 +76,9 @@ pub(super) struct EventLoop {
     udp_addr: SocketAddr,
     out: Outputs,
     events: mpsc::Receiver<Event>,
+    /// Kept so the waker's file descriptor outlives the last sender: closing
+    /// it would drop a wake-up not yet collected.
+    _waker: Arc<mio::Waker>,
     stats: Arc<Mutex<Stats>>,
     draining: bool,
 }
@@ -86,7 +89,7 @@ impl EventLoop {
         server: TurnServer<SocketRelays>,
         poll: Poll,
         mut udp: UdpSocket,
-        events: mpsc::Receiver<Event>,
+        (events, waker): (mpsc::Receiver<Event>, Arc<mio::Waker>),
         stats: Arc<Mutex<Stats>>,
     ) -> std::io::Result<Self> {
         poll.registry()
@@ -103,6 +106,7 @@ impl EventLoop {
                 relays,
             },
             events,
+            _waker: waker,
             stats,
             draining: false,
         })

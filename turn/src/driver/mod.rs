@@ -57,7 +57,8 @@ enum Event {
 /// sender is dropped (its tokio runtime is gone) the core thread wakes,
 /// finds the channel closed and stops, as a task on that runtime would.
 struct EventSender {
-    tx: mpsc::Sender<Event>,
+    /// Always `Some` until dropped.
+    tx: Option<mpsc::Sender<Event>>,
     waker: Arc<mio::Waker>,
 }
 
@@ -74,18 +75,23 @@ impl EventSender {
     /// Queues `event` (waiting while the queue is full); false once the
     /// core has stopped.
     async fn send(&self, event: Event) -> bool {
-        let sent = self.tx.send(event).await.is_ok();
+        let Some(tx) = &self.tx else {
+            return false;
+        };
+        let sent = tx.send(event).await.is_ok();
         let _ = self.waker.wake();
         sent
     }
 
     fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.as_ref().is_none_or(mpsc::Sender::is_closed)
     }
 }
 
 impl Drop for EventSender {
     fn drop(&mut self) {
+        // Close our end first, so the woken core sees the channel closed.
+        drop(self.tx.take());
         let _ = self.waker.wake();
     }
 }
@@ -167,11 +173,11 @@ pub fn spawn(
     let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
     let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
     let sender = EventSender {
-        tx: events_tx,
-        waker,
+        tx: Some(events_tx),
+        waker: waker.clone(),
     };
     let stats = Arc::new(Mutex::new(Stats::default()));
-    let core = EventLoop::new(server, poll, udp, events, stats.clone())?;
+    let core = EventLoop::new(server, poll, udp, (events, waker), stats.clone())?;
     let (stopped_tx, stopped) = watch::channel(false);
     std::thread::Builder::new()
         .name("turn-core".into())
