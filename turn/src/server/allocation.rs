@@ -44,6 +44,9 @@ pub(crate) struct Allocation {
     /// Bytes that may still be relayed now (token bucket, both directions).
     bandwidth_tokens: f64,
     bandwidth_at: Option<Instant>,
+    /// The allocation's `tracing` span: its life-cycle events (never its
+    /// packets) are logged inside it, with relay, client and user.
+    pub span: tracing::Span,
 }
 
 impl Allocation {
@@ -78,7 +81,15 @@ impl Allocation {
         allocate_tid: TransactionId,
         expires_at: Instant,
     ) -> Self {
+        let span = tracing::info_span!(
+            "allocation",
+            %relay,
+            client = %five_tuple.client,
+            transport = ?five_tuple.transport,
+            user = %username,
+        );
         Self {
+            span,
             five_tuple,
             relay,
             announced,
