@@ -18,8 +18,11 @@ const SLOT: usize = 65_536;
 pub(super) struct RecvBatch {
     buf: Vec<u8>,
     received: Vec<(SocketAddr, usize)>,
+    /// Kernel headers for IPv4 sockets, then IPv6 sockets. Separate: a
+    /// header keeps the address length of its last datagram, so a slot that
+    /// held an IPv4 source would cut a later IPv6 source short.
     #[cfg(target_os = "linux")]
-    headers: nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>,
+    headers: [nix::sys::socket::MultiHeaders<nix::sys::socket::SockaddrStorage>; 2],
 }
 
 impl RecvBatch {
@@ -28,7 +31,10 @@ impl RecvBatch {
             buf: vec![0; BATCH * SLOT],
             received: Vec::with_capacity(BATCH),
             #[cfg(target_os = "linux")]
-            headers: nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+            headers: [
+                nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+                nix::sys::socket::MultiHeaders::preallocate(BATCH, None),
+            ],
         }
     }
 
@@ -39,11 +45,12 @@ impl RecvBatch {
         Some((from, self.buf.get(start..start + n)?))
     }
 
-    /// Receives what is queued on `socket`, up to [`BATCH`] datagrams,
-    /// without blocking. Returns how many (0 when nothing was queued).
-    /// Fewer than [`BATCH`] means the socket was drained.
+    /// Receives what is queued on `socket` (an IPv6 socket if `ipv6`), up to
+    /// [`BATCH`] datagrams, without blocking. Returns how many (0 when
+    /// nothing was queued). Fewer than [`BATCH`] means the socket was
+    /// drained.
     #[cfg(target_os = "linux")]
-    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket) -> io::Result<usize> {
+    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket, ipv6: bool) -> io::Result<usize> {
         use nix::sys::socket::{MsgFlags, recvmmsg};
         use std::io::IoSliceMut;
         use std::os::fd::AsRawFd;
@@ -55,7 +62,7 @@ impl RecvBatch {
         };
         let result = recvmmsg(
             socket.as_raw_fd(),
-            &mut self.headers,
+            &mut self.headers[usize::from(ipv6)],
             slices.iter_mut(),
             MsgFlags::MSG_DONTWAIT,
             None,
@@ -81,7 +88,7 @@ impl RecvBatch {
 
     /// Receives what is queued on `socket`, up to [`BATCH`] datagrams.
     #[cfg(not(target_os = "linux"))]
-    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket) -> io::Result<usize> {
+    pub(super) fn recv(&mut self, socket: &mio::net::UdpSocket, _ipv6: bool) -> io::Result<usize> {
         self.received.clear();
         for slot in self.buf.chunks_exact_mut(SLOT) {
             match socket.recv_from(slot) {
@@ -206,6 +213,10 @@ mod tests {
         mio::net::UdpSocket::bind("127.0.0.1:0".parse().unwrap()).unwrap()
     }
 
+    fn bound_v6() -> mio::net::UdpSocket {
+        mio::net::UdpSocket::bind("[::1]:0".parse().unwrap()).unwrap()
+    }
+
     /// Receives until `want` datagrams arrived (bounded by a deadline: the
     /// sockets are non-blocking and loopback delivery is synchronous, so
     /// this normally takes one or two calls).
@@ -214,7 +225,8 @@ mod tests {
         let mut got = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while got.len() < want && Instant::now() < deadline {
-            let n = batch.recv(socket).unwrap();
+            let ipv6 = socket.local_addr().unwrap().is_ipv6();
+            let n = batch.recv(socket, ipv6).unwrap();
             assert!(n <= BATCH);
             for i in 0..n {
                 let (from, data) = batch.get(i).unwrap();
@@ -264,7 +276,7 @@ mod tests {
     #[test]
     fn nothing_queued_is_zero_and_a_refused_datagram_is_dropped_alone() {
         let (source, sink) = (bound(), bound());
-        assert_eq!(RecvBatch::new().recv(&sink).unwrap(), 0);
+        assert_eq!(RecvBatch::new().recv(&sink, false).unwrap(), 0);
         let mut batch = SendBatch::new();
         // Port 0 cannot be sent to: the kernel refuses that one datagram.
         batch.push("127.0.0.1:0".parse().unwrap(), b"refused");
@@ -275,5 +287,25 @@ mod tests {
             got,
             vec![(source.local_addr().unwrap(), b"delivered".to_vec())]
         );
+    }
+
+    #[test]
+    fn one_batch_serves_ipv4_and_ipv6_sockets_with_whole_addresses() {
+        let (v4, v6) = (bound(), bound_v6());
+        let (from4, from6) = (bound(), bound_v6());
+        let mut batch = RecvBatch::new();
+        for round in 0..3u8 {
+            from4.send_to(&[round], v4.local_addr().unwrap()).unwrap();
+            from6.send_to(&[round], v6.local_addr().unwrap()).unwrap();
+            for (socket, from) in [(&v4, &from4), (&v6, &from6)] {
+                let ipv6 = socket.local_addr().unwrap().is_ipv6();
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while batch.recv(socket, ipv6).unwrap() == 0 {
+                    assert!(Instant::now() < deadline, "nothing received");
+                }
+                let (source, data) = batch.get(0).unwrap();
+                assert_eq!((source, data), (from.local_addr().unwrap(), &[round][..]));
+            }
+        }
     }
 }

@@ -188,7 +188,7 @@ impl EventLoop {
     /// Reads the client UDP socket; true if it may still hold datagrams.
     fn drain_client(&mut self, recv: &mut RecvBatch) -> bool {
         for _ in 0..BATCHES_PER_TURN {
-            let n = match recv.recv(&self.out.udp) {
+            let n = match recv.recv(&self.out.udp, self.udp_addr.is_ipv6()) {
                 Ok(n) => n,
                 Err(e) => {
                     debug!(error = %e, "udp receive failed");
@@ -225,7 +225,7 @@ impl EventLoop {
             let Some((relay, socket)) = self.out.relays.by_token(token) else {
                 return false;
             };
-            let n = match recv.recv(socket) {
+            let n = match recv.recv(socket, relay.is_ipv6()) {
                 Ok(n) => n,
                 Err(e) => {
                     debug!(error = %e, %relay, "relay receive failed");

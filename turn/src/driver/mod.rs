@@ -157,7 +157,18 @@ pub fn spawn(
     listeners: Listeners,
     relay_ip: std::net::IpAddr,
 ) -> Result<TurnHandle, StartError> {
-    let relays = SocketRelays::new(relay_ip, config.relay_ports.clone());
+    spawn_with_relay_ips(config, listeners, &[relay_ip])
+}
+
+/// Starts the server with relay sockets on each of `relay_ips` (one IPv4
+/// and one IPv6 address at most: REQUESTED-ADDRESS-FAMILY picks, RFC 6156);
+/// a family without an address is answered 440.
+pub fn spawn_with_relay_ips(
+    config: TurnConfig,
+    listeners: Listeners,
+    relay_ips: &[std::net::IpAddr],
+) -> Result<TurnHandle, StartError> {
+    let relays = SocketRelays::new(relay_ips, config.relay_ports.clone());
     let server = TurnServer::new(config, relays, Instant::now(), unix_now())?;
     let udp = listeners.udp.into_std()?;
     let udp_addr = udp.local_addr()?;

@@ -20,7 +20,8 @@ use crate::server::{FiveTuple, RelayAllocator, RelayError};
 
 /// The driver's [`RelayAllocator`].
 pub struct SocketRelays {
-    ip: IpAddr,
+    /// Relay IPs, at most one per address family.
+    ips: Vec<IpAddr>,
     ports: RangeInclusive<u16>,
     next: u16,
     opened: Vec<(SocketAddr, UdpSocket)>,
@@ -31,7 +32,7 @@ pub struct SocketRelays {
 impl std::fmt::Debug for SocketRelays {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketRelays")
-            .field("ip", &self.ip)
+            .field("ips", &self.ips)
             .field("ports", &self.ports)
             .field("open", &self.open)
             .finish()
@@ -39,10 +40,17 @@ impl std::fmt::Debug for SocketRelays {
 }
 
 impl SocketRelays {
-    pub(super) fn new(ip: IpAddr, ports: RangeInclusive<u16>) -> Self {
+    /// Relays on `ips` (the first of each family counts) in `ports`.
+    pub(super) fn new(ips: &[IpAddr], ports: RangeInclusive<u16>) -> Self {
+        let mut unique: Vec<IpAddr> = Vec::new();
+        for ip in ips {
+            if !unique.iter().any(|u| u.is_ipv4() == ip.is_ipv4()) {
+                unique.push(*ip);
+            }
+        }
         SocketRelays {
             next: even_at_or_after(*ports.start()),
-            ip,
+            ips: unique,
             ports,
             opened: Vec::new(),
             closed: Vec::new(),
@@ -67,7 +75,7 @@ impl SocketRelays {
 
     /// Binds the next free even port of the range (relay ports are always
     /// even, which satisfies EVEN-PORT requests, RFC 8656 §14.6).
-    fn bind_next(&mut self) -> Option<(SocketAddr, UdpSocket)> {
+    fn bind_next(&mut self, ip: IpAddr) -> Option<(SocketAddr, UdpSocket)> {
         let (start, end) = (even_at_or_after(*self.ports.start()), *self.ports.end());
         let span = (u32::from(end).saturating_sub(u32::from(start))) / 2 + 1;
         for _ in 0..span.min(32_768) {
@@ -79,7 +87,7 @@ impl SocketRelays {
             if port > end {
                 continue;
             }
-            let bound = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)).and_then(|s| {
+            let bound = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).and_then(|s| {
                 s.set_nonblocking(true)?;
                 let addr = s.local_addr()?;
                 super::grow_buffers(&s);
@@ -100,14 +108,13 @@ impl RelayAllocator for SocketRelays {
         family: AddressFamily,
         _client: &FiveTuple,
     ) -> Result<SocketAddr, RelayError> {
-        let wanted = match family {
-            AddressFamily::V4 => self.ip.is_ipv4(),
-            AddressFamily::V6 => self.ip.is_ipv6(),
-        };
-        if !wanted {
-            return Err(RelayError::FamilyUnsupported);
-        }
-        let (addr, socket) = self.bind_next().ok_or(RelayError::Exhausted)?;
+        let ip = self
+            .ips
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv4() == (family == AddressFamily::V4))
+            .ok_or(RelayError::FamilyUnsupported)?;
+        let (addr, socket) = self.bind_next(ip).ok_or(RelayError::Exhausted)?;
         self.opened.push((addr, socket));
         self.open += 1;
         Ok(addr)
