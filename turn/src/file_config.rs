@@ -29,6 +29,10 @@ pub struct FileConfig {
     /// IP the relay sockets bind to. Default: the UDP listener's IP, or
     /// 127.0.0.1 when that is unspecified and no `external_ip` is set.
     pub relay_ip: Option<IpAddr>,
+    /// A second relay IP of the other family (usually IPv6), for clients
+    /// that ask for it with REQUESTED-ADDRESS-FAMILY (RFC 6156). None by
+    /// default: such requests are answered 440.
+    pub relay_ip_other_family: Option<IpAddr>,
     /// Public address announced as the relayed address (behind 1:1 NAT).
     pub external_ip: Option<IpAddr>,
     /// Relay port range, `"49152-65535"` by default.
@@ -72,6 +76,7 @@ impl Default for FileConfig {
             tls_cert: None,
             tls_key: None,
             relay_ip: None,
+            relay_ip_other_family: None,
             external_ip: None,
             relay_ports: format!("{}-{}", t.relay_ports.start(), t.relay_ports.end()),
             realm: t.realm,
@@ -128,6 +133,17 @@ impl FileConfig {
                 ip
             }
         })
+    }
+
+    /// Every relay IP in force: [`Self::relay_ip`], then the other family's.
+    pub fn relay_ips(&self) -> Vec<IpAddr> {
+        let first = self.relay_ip();
+        let mut ips = vec![first];
+        ips.extend(
+            self.relay_ip_other_family
+                .filter(|ip| ip.is_ipv4() != first.is_ipv4()),
+        );
+        ips
     }
 
     /// The core's settings.

@@ -69,7 +69,8 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     let region = config.region.clone();
-    let handle = driver::spawn(config, Listeners { udp, tcp, tls }, file.relay_ip())?;
+    let handle =
+        driver::spawn_with_relay_ips(config, Listeners { udp, tcp, tls }, &file.relay_ips())?;
     let (draining_tx, draining_rx) = tokio::sync::watch::channel(false);
     let metrics_addr = match file.metrics_listen {
         Some(addr) => {
@@ -88,11 +89,11 @@ async fn main() -> anyhow::Result<()> {
         None => None,
     };
     println!(
-        "samtale-turn listening: udp {} tcp {:?} tls {:?} relay ip {} region {region}; metrics {}",
+        "samtale-turn listening: udp {} tcp {:?} tls {:?} relay ips {:?} region {region}; metrics {}",
         handle.udp_addr,
         handle.tcp_addr,
         handle.tls_addr,
-        file.relay_ip(),
+        file.relay_ips(),
         samtale_turn::ops::describe(metrics_addr)
     );
     run_signals(args.config, file, handle, tls_settings, draining_tx).await

@@ -331,3 +331,45 @@ async fn default_settings_refuse_the_loopback_peer() {
     assert_eq!(r.received, 0, "{}", r.text);
     assert!(r.text.contains("403"), "{}", r.text);
 }
+
+/// `turnutils_peer` echoing on a free IPv6 loopback port.
+fn peer_v6() -> (Child, u16) {
+    let port = std::net::UdpSocket::bind("[::1]:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("turnutils_peer")
+        .args(["-L", "::1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("turnutils_peer");
+    (child, port)
+}
+
+#[tokio::test]
+async fn uclient_gets_an_ipv6_relay_when_it_asks_for_one() {
+    let mut config = config(false);
+    config.allowed_peers = PeerFilter::parse_allow_list(&["127.0.0.1", "::1"]).unwrap();
+    let (udp, _) = bind_pair().await;
+    let port = udp.local_addr().unwrap().port();
+    let listeners = Listeners {
+        udp,
+        tcp: None,
+        tls: None,
+    };
+    let relay_ips = [IpAddr::from([127, 0, 0, 1]), "::1".parse().unwrap()];
+    let handle = driver::spawn_with_relay_ips(config, listeners, &relay_ips).unwrap();
+    let turn = Turn { handle, port };
+    let (_peer, peer_port) = peer_v6();
+    // -x: REQUESTED-ADDRESS-FAMILY IPv6; the later -e wins over the helper's.
+    let r = uclient(
+        &turn,
+        peer_port,
+        &[&LOAD[..], &["-W", SECRET, "-x", "-e", "::1"]].concat(),
+    )
+    .await;
+    assert_clean(&r, 1000);
+}

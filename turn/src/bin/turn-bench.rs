@@ -2,7 +2,8 @@
 //! (REST secret, loopback peers allowed, no TLS), each driven by the same
 //! `turnutils_uclient` load against `turnutils_peer`. Prints relayed
 //! messages per CPU-second of the server process, loss, and RSS per
-//! allocation, with the ratio. Linux only (/proc).
+//! allocation, with the ratio (medians; runs alternate between the two
+//! servers). Linux only (/proc).
 //!
 //! `cargo build --release -p samtale-turn && target/release/turn-bench`
 
@@ -260,21 +261,26 @@ fn main() -> anyhow::Result<()> {
         "server | sessions | relayed msgs | loss % | server CPU s | msgs per CPU-second | RSS KiB per allocation"
     );
     println!("--- | ---: | ---: | ---: | ---: | ---: | ---:");
+    const SERVERS: [&str; 2] = ["coturn", "samtale-turn"];
     for &sessions in &args.sessions {
-        let mut results = Vec::new();
-        for name in ["coturn", "samtale-turn"] {
-            let mut runs = Vec::new();
-            for _ in 0..args.runs.max(1) {
+        // Runs alternate between the servers, so load from other work on
+        // the machine falls on both alike.
+        let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..args.runs.max(1) {
+            for (i, name) in SERVERS.iter().enumerate() {
                 let port = free_port()?;
                 let relay = (50_000, 59_999);
-                let server = if name == "coturn" {
+                let server = if *name == "coturn" {
                     start_coturn(port, relay)?
                 } else {
                     start_samtale(&binary, port, relay)?
                 };
                 wait_listening(port)?;
-                runs.push(load(&server, port, sessions, args.messages)?);
+                runs[i].push(load(&server, port, sessions, args.messages)?);
             }
+        }
+        let mut results = Vec::new();
+        for (name, runs) in SERVERS.iter().zip(runs) {
             let r = median(runs);
             println!(
                 "{name} | {sessions} | {} | {:.2} | {:.2} | {:.0} | {:.1}",

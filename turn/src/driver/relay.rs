@@ -1,61 +1,81 @@
 //! Relay sockets: one UDP socket per allocation, bound in the configured
-//! port range; a reader task per socket hands peer datagrams to the core.
+//! port range by [`SocketRelays`] (the core's [`RelayAllocator`]) and
+//! polled by the event loop through [`RelaySockets`].
+//!
+//! The allocator only binds and closes; the event loop picks newly bound
+//! sockets up after each call into the core ([`SocketRelays::take_changes`])
+//! and registers them with its poller, so no socket is shared between them.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex};
 
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+// A fast, per-process randomly seeded hash (looked up for every packet).
+use foldhash::HashMap;
 
-use super::{Event, MAX_PACKET};
+use mio::net::UdpSocket;
+use mio::{Interest, Registry, Token};
+
 use crate::codec::AddressFamily;
 use crate::server::{FiveTuple, RelayAllocator, RelayError};
 
-/// Relay address → socket, shared with the core task for sending.
-pub(super) type SocketMap = Arc<Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>>;
-
 /// The driver's [`RelayAllocator`].
 pub struct SocketRelays {
-    ip: IpAddr,
+    /// Relay IPs, at most one per address family.
+    ips: Vec<IpAddr>,
     ports: RangeInclusive<u16>,
     next: u16,
-    sockets: SocketMap,
-    readers: HashMap<SocketAddr, JoinHandle<()>>,
-    events: mpsc::Sender<Event>,
+    opened: Vec<(SocketAddr, UdpSocket)>,
+    closed: Vec<SocketAddr>,
+    open: usize,
 }
 
 impl std::fmt::Debug for SocketRelays {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SocketRelays")
-            .field("ip", &self.ip)
+            .field("ips", &self.ips)
             .field("ports", &self.ports)
-            .field("open", &self.readers.len())
+            .field("open", &self.open)
             .finish()
     }
 }
 
 impl SocketRelays {
-    pub(super) fn new(ip: IpAddr, ports: RangeInclusive<u16>, events: mpsc::Sender<Event>) -> Self {
+    /// Relays on `ips` (the first of each family counts) in `ports`.
+    pub(super) fn new(ips: &[IpAddr], ports: RangeInclusive<u16>) -> Self {
+        let mut unique: Vec<IpAddr> = Vec::new();
+        for ip in ips {
+            if !unique.iter().any(|u| u.is_ipv4() == ip.is_ipv4()) {
+                unique.push(*ip);
+            }
+        }
         SocketRelays {
             next: even_at_or_after(*ports.start()),
-            ip,
+            ips: unique,
             ports,
-            sockets: Arc::default(),
-            readers: HashMap::new(),
-            events,
+            opened: Vec::new(),
+            closed: Vec::new(),
+            open: 0,
         }
     }
 
-    pub(super) fn sockets(&self) -> SocketMap {
-        self.sockets.clone()
+    /// Sockets bound and relay addresses closed since the last call.
+    pub(super) fn has_changes(&self) -> bool {
+        !self.opened.is_empty() || !self.closed.is_empty()
+    }
+
+    /// Applies the opened and closed relays to `sockets`.
+    pub(super) fn take_changes(&mut self, sockets: &mut RelaySockets) {
+        for relay in self.closed.drain(..) {
+            sockets.remove(relay);
+        }
+        for (relay, socket) in self.opened.drain(..) {
+            sockets.insert(relay, socket);
+        }
     }
 
     /// Binds the next free even port of the range (relay ports are always
     /// even, which satisfies EVEN-PORT requests, RFC 8656 §14.6).
-    fn bind_next(&mut self) -> Option<(SocketAddr, UdpSocket)> {
+    fn bind_next(&mut self, ip: IpAddr) -> Option<(SocketAddr, UdpSocket)> {
         let (start, end) = (even_at_or_after(*self.ports.start()), *self.ports.end());
         let span = (u32::from(end).saturating_sub(u32::from(start))) / 2 + 1;
         for _ in 0..span.min(32_768) {
@@ -67,12 +87,11 @@ impl SocketRelays {
             if port > end {
                 continue;
             }
-            let bound = std::net::UdpSocket::bind(SocketAddr::new(self.ip, port)).and_then(|s| {
+            let bound = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).and_then(|s| {
                 s.set_nonblocking(true)?;
                 let addr = s.local_addr()?;
-                let socket = UdpSocket::from_std(s)?;
-                super::grow_buffers(&socket);
-                Ok((addr, socket))
+                super::grow_buffers(&s);
+                Ok((addr, UdpSocket::from_std(s)))
             });
             match bound {
                 Ok(pair) => return Some(pair),
@@ -89,48 +108,88 @@ impl RelayAllocator for SocketRelays {
         family: AddressFamily,
         _client: &FiveTuple,
     ) -> Result<SocketAddr, RelayError> {
-        let wanted = match family {
-            AddressFamily::V4 => self.ip.is_ipv4(),
-            AddressFamily::V6 => self.ip.is_ipv6(),
-        };
-        if !wanted {
-            return Err(RelayError::FamilyUnsupported);
-        }
-        let (addr, socket) = self.bind_next().ok_or(RelayError::Exhausted)?;
-        let socket = Arc::new(socket);
-        if let Ok(mut map) = self.sockets.lock() {
-            map.insert(addr, socket.clone());
-        }
-        let events = self.events.clone();
-        let reader = tokio::spawn(async move {
-            let mut buf = vec![0u8; MAX_PACKET];
-            loop {
-                let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
-                    continue;
-                };
-                // IPv4-mapped sources on a dual-stack socket become plain IPv4.
-                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
-                let event = Event::Peer {
-                    relay: addr,
-                    peer,
-                    data: buf[..n].to_vec(),
-                };
-                if events.send(event).await.is_err() {
-                    return;
-                }
-            }
-        });
-        self.readers.insert(addr, reader);
+        let ip = self
+            .ips
+            .iter()
+            .copied()
+            .find(|ip| ip.is_ipv4() == (family == AddressFamily::V4))
+            .ok_or(RelayError::FamilyUnsupported)?;
+        let (addr, socket) = self.bind_next(ip).ok_or(RelayError::Exhausted)?;
+        self.opened.push((addr, socket));
+        self.open += 1;
         Ok(addr)
     }
 
     fn close(&mut self, relay: SocketAddr) {
-        if let Some(reader) = self.readers.remove(&relay) {
-            reader.abort();
+        self.open = self.open.saturating_sub(1);
+        if let Some(i) = self.opened.iter().position(|(a, _)| *a == relay) {
+            self.opened.swap_remove(i);
+        } else {
+            self.closed.push(relay);
         }
-        if let Ok(mut map) = self.sockets.lock() {
-            map.remove(&relay);
+    }
+}
+
+/// The relay sockets the event loop polls: tokens from `first_token` on
+/// index a slab; relay addresses map to slots for sending.
+pub(super) struct RelaySockets {
+    registry: Registry,
+    first_token: usize,
+    slots: Vec<Option<(SocketAddr, UdpSocket)>>,
+    free: Vec<usize>,
+    by_addr: HashMap<SocketAddr, usize>,
+}
+
+impl RelaySockets {
+    pub(super) fn new(registry: Registry, first_token: usize) -> Self {
+        RelaySockets {
+            registry,
+            first_token,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_addr: HashMap::default(),
         }
+    }
+
+    fn insert(&mut self, relay: SocketAddr, mut socket: UdpSocket) {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        let token = Token(self.first_token + slot);
+        if let Err(e) = self
+            .registry
+            .register(&mut socket, token, Interest::READABLE)
+        {
+            tracing::warn!(%relay, error = %e, "relay socket not polled");
+        }
+        if slot == self.slots.len() {
+            self.slots.push(None);
+        }
+        if let Some(entry) = self.slots.get_mut(slot) {
+            *entry = Some((relay, socket));
+            self.by_addr.insert(relay, slot);
+        }
+    }
+
+    fn remove(&mut self, relay: SocketAddr) {
+        let Some(slot) = self.by_addr.remove(&relay) else {
+            return;
+        };
+        if let Some((_, mut socket)) = self.slots.get_mut(slot).and_then(Option::take) {
+            let _ = self.registry.deregister(&mut socket);
+            self.free.push(slot);
+        }
+    }
+
+    /// The socket polled under `token`, with its relay address.
+    pub(super) fn by_token(&self, token: Token) -> Option<(SocketAddr, &UdpSocket)> {
+        let slot = token.0.checked_sub(self.first_token)?;
+        let (relay, socket) = self.slots.get(slot)?.as_ref()?;
+        Some((*relay, socket))
+    }
+
+    /// The socket of the relay address `relay`.
+    pub(super) fn by_addr(&self, relay: &SocketAddr) -> Option<&UdpSocket> {
+        let slot = *self.by_addr.get(relay)?;
+        self.slots.get(slot)?.as_ref().map(|(_, s)| s)
     }
 }
 

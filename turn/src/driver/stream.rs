@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::tls::TlsSettings;
-use super::{Event, MAX_PACKET};
+use super::{Event, EventSender, MAX_PACKET};
 use crate::codec::stream_frame_len;
 use crate::server::{FiveTuple, Transport};
 
@@ -20,7 +20,7 @@ pub(super) async fn accept(
     listener: TcpListener,
     transport: Transport,
     tls: Option<TlsSettings>,
-    events: mpsc::Sender<Event>,
+    events: EventSender,
 ) {
     let Ok(server) = listener.local_addr() else {
         return;
@@ -65,13 +65,13 @@ pub(super) async fn accept(
     }
 }
 
-async fn serve<S>(stream: S, tuple: FiveTuple, events: mpsc::Sender<Event>)
+async fn serve<S>(stream: S, tuple: FiveTuple, events: EventSender)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-    if events.send(Event::StreamOpened(tuple, tx)).await.is_err() {
+    if !events.send(Event::StreamOpened(tuple, tx)).await {
         return;
     }
     let write = tokio::spawn(async move {
@@ -86,11 +86,7 @@ where
     let _ = events.send(Event::StreamClosed(tuple)).await;
 }
 
-async fn read_frames<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    tuple: FiveTuple,
-    events: &mpsc::Sender<Event>,
-) {
+async fn read_frames<R: AsyncRead + Unpin>(reader: &mut R, tuple: FiveTuple, events: &EventSender) {
     let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut chunk = vec![0u8; 16_384];
     loop {
@@ -99,7 +95,7 @@ async fn read_frames<R: AsyncRead + Unpin>(
             match stream_frame_len(&buf) {
                 Ok(Some(n)) if n <= buf.len() => {
                     let frame: Vec<u8> = buf.drain(..n).collect();
-                    if events.send(Event::StreamFrame(tuple, frame)).await.is_err() {
+                    if !events.send(Event::StreamFrame(tuple, frame)).await {
                         return;
                     }
                 }

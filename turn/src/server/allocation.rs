@@ -1,9 +1,11 @@
 //! One allocation: its relay address, lifetime, permissions and channels,
 //! all judged against an explicit `now`.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+// A fast, per-process randomly seeded hash (looked up for every packet).
+use foldhash::HashMap;
 
 use super::types::FiveTuple;
 use crate::codec::TransactionId;
@@ -42,6 +44,9 @@ pub(crate) struct Allocation {
     /// Bytes that may still be relayed now (token bucket, both directions).
     bandwidth_tokens: f64,
     bandwidth_at: Option<Instant>,
+    /// The allocation's `tracing` span: its life-cycle events (never its
+    /// packets) are logged inside it, with relay, client and user.
+    pub span: tracing::Span,
 }
 
 impl Allocation {
@@ -76,7 +81,15 @@ impl Allocation {
         allocate_tid: TransactionId,
         expires_at: Instant,
     ) -> Self {
+        let span = tracing::info_span!(
+            "allocation",
+            %relay,
+            client = %five_tuple.client,
+            transport = ?five_tuple.transport,
+            user = %username,
+        );
         Self {
+            span,
             five_tuple,
             relay,
             announced,
@@ -85,9 +98,9 @@ impl Allocation {
             allocate_tid,
             expires_at,
             scheduled_at: expires_at,
-            permissions: HashMap::new(),
-            channels: HashMap::new(),
-            channel_by_peer: HashMap::new(),
+            permissions: HashMap::default(),
+            channels: HashMap::default(),
+            channel_by_peer: HashMap::default(),
             bandwidth_tokens: 0.0,
             bandwidth_at: None,
         }

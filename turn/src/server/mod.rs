@@ -210,6 +210,7 @@ impl<A: RelayAllocator> TurnServer<A> {
     /// Expires allocations, permissions and channels due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for gone in self.table.expire(now, self.config.channel_cooldown) {
+            tracing::debug!(parent: &gone.span, "allocation expired");
             self.counters.allocations_deleted += 1;
             self.allocator.close(gone.relay);
         }
@@ -282,6 +283,7 @@ impl<A: RelayAllocator> TurnServer<A> {
 
     fn delete(&mut self, id: AllocationId) {
         if let Some(gone) = self.table.remove(id) {
+            tracing::debug!(parent: &gone.span, "allocation deleted");
             self.counters.allocations_deleted += 1;
             self.allocator.close(gone.relay);
         }

@@ -134,6 +134,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             info.tid,
             now + lifetime,
         );
+        tracing::debug!(parent: &allocation.span, lifetime = lifetime.as_secs(), "allocation created");
         self.table.insert(allocation, self.config.channel_cooldown);
         self.counters.allocations_created += 1;
         let attrs = [
@@ -201,6 +202,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         let lifetime = self.granted_lifetime(requested);
         if let Some(allocation) = self.table.get_mut(id) {
             allocation.expires_at = now + lifetime;
+            tracing::debug!(parent: &allocation.span, lifetime = lifetime.as_secs(), "allocation refreshed");
         }
         self.table.reschedule(id, self.config.channel_cooldown);
         let secs = u32::try_from(lifetime.as_secs()).unwrap_or(u32::MAX);
@@ -252,6 +254,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         let lifetime = self.config.permission_lifetime;
         if let Some(allocation) = self.table.get_mut(id) {
             allocation.install_permissions(&peers, now, lifetime);
+            tracing::debug!(parent: &allocation.span, ?peers, "permissions installed");
         }
         self.table.reschedule(id, self.config.channel_cooldown);
         self.reply_success(buf, info, key, &[]);
@@ -314,6 +317,9 @@ impl<A: RelayAllocator> TurnServer<A> {
         };
         match result {
             Ok(()) => {
+                if let Some(allocation) = self.table.get(id) {
+                    tracing::debug!(parent: &allocation.span, channel = number, %peer, "channel bound");
+                }
                 self.table.reschedule(id, cooldown);
                 self.reply_success(buf, info, key, &[]);
             }

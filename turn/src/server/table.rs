@@ -8,9 +8,13 @@
 //! the heap is rebuilt if stale entries ever outnumber live ones by much.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+// A fast, per-process randomly seeded hash: these maps are looked up for
+// every relayed packet.
+use foldhash::HashMap;
 
 use super::allocation::Allocation;
 use super::types::FiveTuple;

@@ -1,0 +1,303 @@
+//! The core thread: one epoll loop (`mio`) that owns the [`TurnServer`], the
+//! client UDP socket and every relay socket.
+//!
+//! Each turn it waits for readiness, then drains every readable socket in
+//! batches ([`RecvBatch`], `recvmmsg`), feeds each datagram to the core and
+//! sends the transmit at once: to a peer with one `sendto` on the relay
+//! socket, to a UDP client into a [`SendBatch`] flushed with `sendmmsg` at
+//! the end of the turn (or when full). Events from tokio (TCP/TLS frames,
+//! controls) arrive on a channel with a [`mio::Waker`]. Timers are the
+//! poll timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+use tracing::{debug, info, warn};
+
+use super::batch::{BATCH, RecvBatch, SendBatch};
+use super::relay::{RelaySockets, SocketRelays};
+use super::{Control, Event, unix_now};
+use crate::server::{Destination, FiveTuple, Stats, Transmit, Transport, TurnServer};
+
+/// The poller's token for the tokio-side [`mio::Waker`].
+pub(super) const WAKER: Token = Token(0);
+const CLIENT_UDP: Token = Token(1);
+const FIRST_RELAY_TOKEN: usize = 2;
+/// Receive batches from one socket per turn before the others get theirs.
+const BATCHES_PER_TURN: usize = 4;
+/// Tokio-side events handled per turn.
+const EVENTS_PER_TURN: usize = 256;
+/// How often statistics are published and the wall clock re-read.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Where the core's transmits go: client UDP (batched), client streams,
+/// relay sockets.
+struct Outputs {
+    udp: UdpSocket,
+    to_clients: SendBatch,
+    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+    relays: RelaySockets,
+}
+
+impl Outputs {
+    fn send(&mut self, transmit: Transmit<'_>) {
+        match transmit.destination {
+            Destination::Client(tuple) if tuple.transport == Transport::Udp => {
+                if self.to_clients.push(tuple.client, transmit.data) {
+                    self.to_clients.flush(&self.udp);
+                }
+            }
+            Destination::Client(tuple) => {
+                if let Some(writer) = self.streams.get(&tuple) {
+                    // A full queue means a stuck client: drop, as UDP would.
+                    let _ = writer.try_send(transmit.data.to_vec());
+                }
+            }
+            Destination::Peer { relay, peer } => {
+                if let Some(socket) = self.relays.by_addr(&relay)
+                    && let Err(e) = socket.send_to(transmit.data, peer)
+                {
+                    debug!(error = %e, %relay, "relay send failed");
+                }
+            }
+        }
+    }
+}
+
+/// The core thread's state.
+pub(super) struct EventLoop {
+    server: TurnServer<SocketRelays>,
+    poll: Poll,
+    udp_addr: SocketAddr,
+    out: Outputs,
+    events: mpsc::Receiver<Event>,
+    /// Kept so the waker's file descriptor outlives the last sender: closing
+    /// it would drop a wake-up not yet collected.
+    _waker: Arc<mio::Waker>,
+    stats: Arc<Mutex<Stats>>,
+    draining: bool,
+}
+
+impl EventLoop {
+    /// Registers the client socket; relay sockets register as they open.
+    pub(super) fn new(
+        server: TurnServer<SocketRelays>,
+        poll: Poll,
+        mut udp: UdpSocket,
+        (events, waker): (mpsc::Receiver<Event>, Arc<mio::Waker>),
+        stats: Arc<Mutex<Stats>>,
+    ) -> std::io::Result<Self> {
+        poll.registry()
+            .register(&mut udp, CLIENT_UDP, Interest::READABLE)?;
+        let relays = RelaySockets::new(poll.registry().try_clone()?, FIRST_RELAY_TOKEN);
+        Ok(EventLoop {
+            server,
+            udp_addr: udp.local_addr()?,
+            poll,
+            out: Outputs {
+                udp,
+                to_clients: SendBatch::new(),
+                streams: HashMap::new(),
+                relays,
+            },
+            events,
+            _waker: waker,
+            stats,
+            draining: false,
+        })
+    }
+
+    /// Runs until drained, or until every tokio-side sender is gone.
+    pub(super) fn run(mut self) {
+        // Built here: its kernel headers hold raw pointers, so it stays on
+        // this thread.
+        let mut recv = RecvBatch::new();
+        let mut events = Events::with_capacity(1024);
+        let mut ready: Vec<Token> = Vec::new();
+        let mut carry: Vec<Token> = Vec::new();
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            let now = Instant::now();
+            let timeout = if carry.is_empty() {
+                let due = self
+                    .server
+                    .poll_timeout()
+                    .map_or(next_tick, |t| t.min(next_tick));
+                due.saturating_duration_since(now)
+            } else {
+                Duration::ZERO
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != std::io::ErrorKind::Interrupted
+            {
+                warn!(error = %e, "poll failed: TURN core stopping");
+                return;
+            }
+            ready.clear();
+            ready.append(&mut carry);
+            ready.extend(events.iter().map(|e| e.token()));
+            for &token in &ready {
+                let more = match token {
+                    WAKER => match self.tokio_events() {
+                        Some(more) => more,
+                        None => return,
+                    },
+                    CLIENT_UDP => self.drain_client(&mut recv),
+                    relay => self.drain_relay(&mut recv, relay),
+                };
+                if more && !carry.contains(&token) {
+                    carry.push(token);
+                }
+            }
+            self.out.to_clients.flush(&self.out.udp);
+            let now = Instant::now();
+            if self.server.poll_timeout().is_some_and(|t| t <= now) {
+                self.server.handle_timeout(now);
+                self.sync_relays();
+            }
+            if now >= next_tick {
+                next_tick = now + TICK;
+                self.server.set_wall_clock(now, unix_now());
+                let stats = self.server.stats(now);
+                let done = self.draining && stats.allocations == 0;
+                if let Ok(mut s) = self.stats.lock() {
+                    *s = stats;
+                }
+                if done {
+                    info!("drained: no allocations left");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Registers relay sockets the core opened and closes the ones it gave up.
+    fn sync_relays(&mut self) {
+        if self.server.allocator().has_changes() {
+            self.server
+                .allocator_mut()
+                .take_changes(&mut self.out.relays);
+        }
+    }
+
+    /// Reads the client UDP socket; true if it may still hold datagrams.
+    fn drain_client(&mut self, recv: &mut RecvBatch) -> bool {
+        for _ in 0..BATCHES_PER_TURN {
+            let n = match recv.recv(&self.out.udp, self.udp_addr.is_ipv6()) {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!(error = %e, "udp receive failed");
+                    return false;
+                }
+            };
+            let now = Instant::now();
+            for i in 0..n {
+                let Some((client, data)) = recv.get(i) else {
+                    continue;
+                };
+                let tuple = FiveTuple {
+                    client,
+                    server: self.udp_addr,
+                    transport: Transport::Udp,
+                };
+                if !data.is_empty()
+                    && let Some(t) = self.server.handle_client(now, tuple, data)
+                {
+                    self.out.send(t);
+                }
+                self.sync_relays();
+            }
+            if n < BATCH {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Reads one relay socket; true if it may still hold datagrams.
+    fn drain_relay(&mut self, recv: &mut RecvBatch, token: Token) -> bool {
+        for _ in 0..BATCHES_PER_TURN {
+            let Some((relay, socket)) = self.out.relays.by_token(token) else {
+                return false;
+            };
+            let n = match recv.recv(socket, relay.is_ipv6()) {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!(error = %e, %relay, "relay receive failed");
+                    return false;
+                }
+            };
+            let now = Instant::now();
+            for i in 0..n {
+                let Some((peer, data)) = recv.get(i) else {
+                    continue;
+                };
+                // IPv4-mapped sources on a dual-stack socket become plain IPv4.
+                let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
+                if !data.is_empty()
+                    && let Some(t) = self.server.handle_peer(now, relay, peer, data)
+                {
+                    self.out.send(t);
+                }
+            }
+            self.sync_relays();
+            if n < BATCH {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Handles queued tokio-side events: `Some(true)` if more are queued,
+    /// `None` once every sender is gone.
+    fn tokio_events(&mut self) -> Option<bool> {
+        for _ in 0..EVENTS_PER_TURN {
+            match self.events.try_recv() {
+                Ok(event) => self.event(event),
+                Err(TryRecvError::Empty) => return Some(false),
+                Err(TryRecvError::Disconnected) => return None,
+            }
+        }
+        Some(true)
+    }
+
+    fn event(&mut self, event: Event) {
+        let now = Instant::now();
+        match event {
+            Event::StreamOpened(tuple, writer) => {
+                self.out.streams.insert(tuple, writer);
+            }
+            Event::StreamFrame(tuple, data) => {
+                if let Some(t) = self.server.handle_client(now, tuple, &data) {
+                    self.out.send(t);
+                }
+                self.sync_relays();
+            }
+            Event::StreamClosed(tuple) => {
+                self.out.streams.remove(&tuple);
+                self.server.handle_connection_closed(tuple);
+                self.sync_relays();
+            }
+            Event::Control(control) => self.control(control),
+        }
+    }
+
+    fn control(&mut self, control: Control) {
+        match control {
+            Control::Drain => {
+                info!("draining: refusing new allocations");
+                self.draining = true;
+                self.server.set_draining(true);
+            }
+            Control::Reconfigure(config) => match self.server.reconfigure(*config) {
+                Ok(()) => info!("configuration reloaded"),
+                Err(e) => warn!(error = %e, "configuration not reloaded"),
+            },
+        }
+    }
+}
