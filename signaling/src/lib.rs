@@ -13,12 +13,12 @@ pub mod media;
 pub mod metrics;
 pub mod msg;
 pub mod protocol;
+pub mod secrets;
 pub mod session;
 pub mod token;
 pub mod web;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -75,24 +75,6 @@ impl Running {
     pub async fn wait(&mut self) {
         let _ = (&mut self.server).await;
     }
-}
-
-fn load_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = dir.join("room-token.key");
-    if let Ok(existing) = std::fs::read(&path)
-        && existing.len() >= 32
-    {
-        return Ok(existing);
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let secret: [u8; 32] = rand::random();
-    std::fs::write(&path, secret).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-    }
-    Ok(secret.to_vec())
 }
 
 fn load_turn_secret(config: &Config) -> anyhow::Result<Vec<u8>> {
@@ -153,7 +135,7 @@ async fn start_turn(
 /// Starts signaling and the SFU.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
-    let secret = load_secret(&config.data_dir)?;
+    let secret = secrets::load_or_create(&config.data_dir, "room-token.key")?.to_vec();
     let udp = tokio::net::UdpSocket::bind(config.media_listen)
         .await
         .with_context(|| format!("binding media socket {}", config.media_listen))?;

@@ -17,8 +17,6 @@ pub mod routes;
 pub mod serve;
 pub mod sweeper;
 
-use std::io::Write as _;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -64,7 +62,7 @@ impl MediaService {
         let clock = Arc::new(SystemClock);
         let (storage, local): (Arc<dyn Storage>, _) = match settings.backend {
             MediaBackend::Local => {
-                let secret = load_or_create_secret(&config.data_dir)?;
+                let secret = crate::secrets::load_or_create(&config.data_dir, LOCAL_SECRET_FILE)?;
                 let base = format!("{public_url}{LOCAL_OBJECTS_PATH}");
                 let dir = settings.local_dir(&config.data_dir);
                 let local = Arc::new(
@@ -146,62 +144,4 @@ fn s3_storage(settings: &MediaSettings, clock: Arc<SystemClock>) -> anyhow::Resu
         S3UrlStyle::VirtualHost => UrlStyle::VirtualHost,
     };
     S3Storage::new(s3_config, clock).context("configuring the S3 media bucket")
-}
-
-/// The local URL-signing secret: read from the data directory, or made
-/// once and written there readable by the owner only.
-fn load_or_create_secret(data_dir: &Path) -> anyhow::Result<[u8; 32]> {
-    let path = data_dir.join(LOCAL_SECRET_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            return <[u8; 32]>::try_from(bytes.as_slice())
-                .ok()
-                .with_context(|| format!("{} is not a 32-byte secret", path.display()));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let secret: [u8; 32] = rand::random();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(&path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(&secret)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(secret)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secret_is_made_once_and_private() {
-        let dir =
-            std::env::temp_dir().join(format!("samtale-media-key-{:x}", rand::random::<u64>()));
-        let first = load_or_create_secret(&dir).unwrap();
-        let again = load_or_create_secret(&dir).unwrap();
-        assert_eq!(first, again);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(LOCAL_SECRET_FILE))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
-        std::fs::write(dir.join(LOCAL_SECRET_FILE), b"short").unwrap();
-        assert!(load_or_create_secret(&dir).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }

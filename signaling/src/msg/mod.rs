@@ -11,7 +11,6 @@ mod notify;
 pub mod ops;
 mod ws;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,27 +65,9 @@ fn derive(master: &[u8], label: &str) -> [u8; 32] {
     out
 }
 
-fn load_master_secret(dir: &Path) -> anyhow::Result<Vec<u8>> {
-    let path = dir.join("messaging.key");
-    if let Ok(existing) = std::fs::read(&path)
-        && existing.len() >= 32
-    {
-        return Ok(existing);
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let secret: [u8; 32] = rand::random();
-    std::fs::write(&path, secret).with_context(|| format!("writing {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(secret.to_vec())
-}
-
 /// Open the store and keys named by `config`.
 pub async fn open(config: &Config) -> anyhow::Result<MsgState> {
-    let master = load_master_secret(&config.data_dir)?;
+    let master = crate::secrets::load_or_create(&config.data_dir, "messaging.key")?;
     let store = match &config.messaging_database {
         Some(url) => SqlStore::connect(url)
             .await
