@@ -1,6 +1,6 @@
 //! Writes seed inputs for the messaging fuzz targets (real envelopes, QR
 //! payloads and device lists): `cargo run -p samtale-messaging --example
-//! fuzz_seeds -- fuzz/corpus`.
+//! msg_fuzz_seeds -- fuzz/corpus`.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

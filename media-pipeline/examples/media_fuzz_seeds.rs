@@ -2,7 +2,7 @@
 //! presigned GET, PUT and part-upload requests signed with the target's
 //! secret, plus a few broken ones.
 //!
-//! `cargo run -p samtale-media --example fuzz_seeds` (from the workspace root).
+//! `cargo run -p samtale-media --example media_fuzz_seeds` (from the workspace root).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
