@@ -31,6 +31,8 @@ struct Conn {
     signals: Option<broadcast::Receiver<Signal>>,
     /// Envelopes pushed on this connection and not yet acknowledged.
     pushed: HashSet<(ConversationId, u64)>,
+    /// The last read returned a full page: more may wait behind it.
+    more_waiting: bool,
 }
 
 fn error_frame(id: &Value, e: ApiError) -> Value {
@@ -52,6 +54,7 @@ pub async fn run(mut socket: WebSocket, state: Shared) {
         caller: None,
         signals: None,
         pushed: HashSet::new(),
+        more_waiting: false,
     };
     loop {
         let signal = async {
@@ -152,7 +155,9 @@ async fn on_request(socket: &mut WebSocket, state: &Shared, conn: &mut Conn, tex
             }
             if let Some(key) = ack {
                 conn.pushed.remove(&key);
-                if conn.pushed.is_empty() {
+                // New envelopes wake us anyway; read again only for what a
+                // full page left behind.
+                if conn.pushed.is_empty() && conn.more_waiting {
                     return push_pending(socket, &state.msg, conn).await;
                 }
             }
@@ -202,6 +207,7 @@ async fn push_pending(socket: &mut WebSocket, msg: &MsgState, conn: &mut Conn) -
             return false;
         }
     };
+    conn.more_waiting = deliveries.len() >= MAX_FETCH as usize;
     for d in deliveries {
         if conn.pushed.insert((d.conversation_id, d.seq))
             && !send(socket, json!({"event": "delivery", "delivery": d})).await
