@@ -110,10 +110,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             "room creation is disabled".into(),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+    let given = crate::msg::auth::bearer_token(headers);
     match given {
         None => Err(ApiError(
             StatusCode::UNAUTHORIZED,

@@ -170,6 +170,15 @@ pub fn unauthorized(e: AuthError) -> ApiError {
     ApiError(StatusCode::UNAUTHORIZED, code, e.to_string())
 }
 
+/// The token of an `Authorization: Bearer <token>` header.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// A request made by an authenticated device (`Authorization: Bearer`).
 #[derive(Debug, Clone, Copy)]
 pub struct Authenticated(pub Caller);
@@ -178,22 +187,17 @@ impl FromRequestParts<Shared> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                ApiError(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "a device access token is required".into(),
-                )
-            })?;
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a device access token is required".into(),
+            )
+        })?;
         state
             .msg
             .auth
-            .verify(token.trim())
+            .verify(token)
             .map(Authenticated)
             .map_err(unauthorized)
     }

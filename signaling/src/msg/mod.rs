@@ -18,7 +18,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, body::Bytes};
@@ -115,14 +115,6 @@ pub fn router() -> Router<Shared> {
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-}
-
 async fn http_op(
     State(state): State<Shared>,
     UrlPath(op): UrlPath<String>,
@@ -138,7 +130,7 @@ async fn http_op(
         };
         ApiError(status, code, r.body_text())
     })?;
-    let caller = match bearer(&headers) {
+    let caller = match auth::bearer_token(&headers) {
         Some(t) => Some(state.msg.auth.verify(t).map_err(auth::unauthorized)?),
         None => None,
     };
