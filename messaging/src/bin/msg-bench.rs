@@ -29,9 +29,8 @@ use clap::Parser;
 use samtale_messaging::client::Connection;
 use samtale_messaging::crypto::{Device, SignedDeviceList};
 use samtale_messaging::service::api::RegisterRequest;
-use samtale_messaging::service::device_auth_bytes;
 use samtale_messaging::{AccountId, ConversationId, DeviceId, ProfileId};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
@@ -121,17 +120,7 @@ async fn register(url: &str, name: &str) -> anyhow::Result<Peer> {
     let mut conn = Connection::connect(url).await?;
     conn.request("register", serde_json::to_value(&req)?)
         .await?;
-    let ch = conn.request("challenge", Value::Null).await?;
-    let challenge = ch["challenge"].as_str().context("challenge")?.to_owned();
-    let signature = device.sign(&device_auth_bytes(&challenge));
-    let login = conn
-        .request(
-            "login",
-            json!({"device_id": device.device_id(), "challenge": challenge, "signature": signature}),
-        )
-        .await?;
-    conn.request("auth", json!({"token": login["token"]}))
-        .await?;
+    conn.authenticate(&device).await?;
     let profiles = conn.request("profiles", json!({})).await?;
     let profile: ProfileId = serde_json::from_value(profiles[0]["id"].clone())?;
     Ok(Peer {

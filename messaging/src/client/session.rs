@@ -12,7 +12,6 @@ use crate::crypto::{Device, DeviceListVerifier, PairingOffer, QrPayload, SignedD
 use crate::ids::{AccountId, ConversationId, DeviceId, ProfileId};
 use crate::model::{Profile, ProfileKind};
 use crate::service::api::*;
-use crate::service::device_auth_bytes;
 use crate::store::{Conversation, ConversationKind, Member};
 
 /// One-time keys uploaded at registration and on each top-up.
@@ -100,25 +99,7 @@ impl Client {
     /// Connect and authenticate `device` with a signed challenge.
     pub async fn login(server: &str, device: Device) -> Result<Client, ClientError> {
         let mut conn = Connection::connect(server).await?;
-        let ch = conn.request("challenge", Value::Null).await?;
-        let challenge = ch
-            .get("challenge")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ClientError::Protocol("no challenge".into()))?
-            .to_owned();
-        let signature = device.sign(&device_auth_bytes(&challenge));
-        let login = conn
-            .request(
-                "login",
-                json!({"device_id": device.device_id(), "challenge": challenge, "signature": signature}),
-            )
-            .await?;
-        let token = login
-            .get("token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| ClientError::Protocol("no token".into()))?
-            .to_owned();
-        conn.request("auth", json!({ "token": token })).await?;
+        let token = conn.authenticate(&device).await?;
         Ok(Client {
             conn,
             token,

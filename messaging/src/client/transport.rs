@@ -130,6 +130,34 @@ impl Connection {
         })
     }
 
+    /// Log `device` in with a signed challenge and authenticate this
+    /// connection; returns the access token.
+    pub async fn authenticate(
+        &mut self,
+        device: &crate::crypto::Device,
+    ) -> Result<String, ClientError> {
+        let ch = self.request("challenge", Value::Null).await?;
+        let challenge = ch
+            .get("challenge")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ClientError::Protocol("no challenge".into()))?
+            .to_owned();
+        let signature = device.sign(&crate::service::device_auth_bytes(&challenge));
+        let login = self
+            .request(
+                "login",
+                json!({"device_id": device.device_id(), "challenge": challenge, "signature": signature}),
+            )
+            .await?;
+        let token = login
+            .get("token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ClientError::Protocol("no token".into()))?
+            .to_owned();
+        self.request("auth", json!({ "token": token })).await?;
+        Ok(token)
+    }
+
     /// The next pushed event, waiting at most `timeout`.
     pub async fn event(&mut self, timeout: Duration) -> Result<Option<Value>, ClientError> {
         match tokio::time::timeout(timeout, self.events.recv()).await {
