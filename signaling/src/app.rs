@@ -227,6 +227,7 @@ async fn websocket(State(state): State<Shared>, upgrade: WebSocketUpgrade) -> Re
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(crate::WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| session::run(socket, state))
 }
 

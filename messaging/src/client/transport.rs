@@ -43,7 +43,12 @@ impl Connection {
         };
         let (ws, _) = tokio::time::timeout(
             REQUEST_TIMEOUT,
-            tokio_tungstenite::connect_async_tls_with_config(url.as_str(), None, false, connector),
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                Some(ws_config()),
+                false,
+                connector,
+            ),
         )
         .await
         .map_err(|_| ClientError::Timeout)?
@@ -167,6 +172,17 @@ impl Connection {
         }
     }
 }
+
+/// tungstenite zero-fills its whole read buffer before every read, so a
+/// small one is cheaper for our small frames (larger ones still arrive, in
+/// several reads).
+fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+}
+
+/// See [`ws_config`].
+const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 fn ws_url(base: &str) -> Result<String, ClientError> {
     let base = base.trim_end_matches('/');

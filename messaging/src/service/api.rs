@@ -2,6 +2,8 @@
 //! wire). Signaling maps them onto HTTP routes and WebSocket frames; ids are
 //! ULID strings and binary payloads are unpadded standard base64.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +12,7 @@ use crate::crypto::{
 };
 use crate::ids::{AccountId, ConversationId, DeviceId, ProfileId};
 use crate::model::ProfileKind;
-use crate::store::{ConversationKind, Member};
+use crate::store::{ConversationKind, Member, StoredEnvelope};
 
 /// Who is calling: a device authenticated by signaling (see
 /// [`MessagingService::verify_device_auth`](super::MessagingService::verify_device_auth)).
@@ -157,6 +159,19 @@ pub struct Delivery {
     pub payload: String,
     /// When the server accepted it.
     pub sent_at: DateTime<Utc>,
+}
+
+impl From<&StoredEnvelope> for Delivery {
+    fn from(e: &StoredEnvelope) -> Self {
+        Self {
+            conversation_id: e.conversation_id,
+            profile_id: e.profile_id,
+            seq: e.seq,
+            sender_device: e.sender_device,
+            payload: STANDARD_NO_PAD.encode(&e.payload),
+            sent_at: e.created_at,
+        }
+    }
 }
 
 /// `POST /api/msg/ack`.

@@ -8,9 +8,9 @@
 //! Request and response bodies are in [`api`].
 
 pub mod api;
-mod device_cache;
 mod error;
 pub mod guest;
+mod ttl_cache;
 
 pub use error::ServiceError;
 pub use guest::{GuestClaims, GuestKey};
@@ -32,6 +32,7 @@ use crate::store::{
     Conversation, ConversationKind, DeviceRecord, Member, NewMessage, OutEnvelope, Store,
 };
 use api::*;
+use ttl_cache::TtlCache;
 
 /// Limits and lifetimes. Defaults in [`ServiceConfig::default`].
 #[derive(Debug, Clone)]
@@ -83,7 +84,8 @@ pub struct MessagingService<S, C> {
     clock: C,
     guest_key: GuestKey,
     config: ServiceConfig,
-    devices: device_cache::DeviceCache,
+    devices: TtlCache<DeviceId, DeviceRecord>,
+    conversations: TtlCache<ConversationId, Conversation>,
 }
 
 impl<S: Store, C: Clock> MessagingService<S, C> {
@@ -94,17 +96,18 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             clock,
             guest_key,
             config,
-            devices: device_cache::DeviceCache::default(),
+            devices: TtlCache::default(),
+            conversations: TtlCache::default(),
         }
     }
 
     /// A bound device, from the cache when it was read moments ago.
     async fn device(&self, id: DeviceId) -> Result<DeviceRecord, crate::store::StoreError> {
-        if let Some(d) = self.devices.get(id) {
+        if let Some(d) = self.devices.get(&id) {
             return Ok(d);
         }
         let d = self.store.device(id).await?;
-        self.devices.put(&d);
+        self.devices.put(id, d.clone());
         Ok(d)
     }
 
@@ -539,7 +542,14 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
         conversation: ConversationId,
         profile: ProfileId,
     ) -> Result<Conversation, ServiceError> {
-        let conv = self.store.conversation(conversation).await?;
+        let conv = match self.conversations.get(&conversation) {
+            Some(c) => c,
+            None => {
+                let c = self.store.conversation(conversation).await?;
+                self.conversations.put(conversation, c.clone());
+                c
+            }
+        };
         let me = Member {
             account_id: caller.account_id,
             profile_id: profile,
@@ -565,6 +575,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             return Err(ServiceError::BadRequest("only groups can be left"));
         }
         self.store.remove_member(conversation, profile).await?;
+        self.conversations.evict([&conversation]);
         Ok(())
     }
 
@@ -687,17 +698,7 @@ impl<S: Store, C: Clock> MessagingService<S, C> {
             .store
             .pending(caller.device_id, profile, limit.min(1000))
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|e| Delivery {
-                conversation_id: e.conversation_id,
-                profile_id: e.profile_id,
-                seq: e.seq,
-                sender_device: e.sender_device,
-                payload: STANDARD_NO_PAD.encode(&e.payload),
-                sent_at: e.created_at,
-            })
-            .collect())
+        Ok(rows.iter().map(Delivery::from).collect())
     }
 
     /// The calling device acknowledges an envelope (after storing it).

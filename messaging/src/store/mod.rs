@@ -144,6 +144,12 @@ pub trait Store: Send + Sync {
     /// A profile's contacts.
     async fn contacts(&self, owner: ProfileId) -> Result<Vec<Contact>, StoreError>;
 
+    /// Hear about envelopes as they become durable: per conversation in
+    /// sequence order, before `enqueue` returns. One listener per store;
+    /// false if one was already set. Live connections push from here
+    /// instead of reading every envelope back; the store still holds them
+    /// until acknowledged, so a listener that drops one costs latency only.
+    fn on_commit(&self, listener: CommitListener) -> bool;
     /// Accept a message: one envelope per target, durable on return.
     async fn enqueue(&self, message: &NewMessage) -> Result<Enqueued, StoreError>;
     /// Envelopes waiting for a device (optionally for one of its profiles),

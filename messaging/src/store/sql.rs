@@ -46,6 +46,8 @@ pub struct SqlStore {
     backend: Backend,
     /// Group commit for message sends and acknowledgements.
     writes: batch::Batcher,
+    /// Told about every commit of the writers.
+    listener: batch::Listener,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -133,10 +135,12 @@ impl SqlStore {
         tracing::debug!(?backend, "messaging store open");
         let writers = match backend {
             Backend::Sqlite => 1,
-            Backend::Postgres => 4,
+            Backend::Postgres => 8,
         };
-        let writes = batch::Batcher::spawn(pool.clone(), writers);
+        let listener = batch::Listener::default();
+        let writes = batch::Batcher::spawn(pool.clone(), writers, listener.clone());
         Ok(Self {
+            listener,
             pool,
             backend,
             writes,
@@ -572,6 +576,10 @@ impl Store for SqlStore {
                 })
             })
             .collect()
+    }
+
+    fn on_commit(&self, listener: CommitListener) -> bool {
+        self.listener.set(listener).is_ok()
     }
 
     async fn enqueue(&self, m: &NewMessage) -> Result<Enqueued, StoreError> {

@@ -143,6 +143,11 @@ pub struct Enqueued {
     pub duplicate: bool,
 }
 
+/// Told, in commit order, which envelopes each commit made durable (see
+/// [`Store::on_commit`](super::Store::on_commit)). It runs on the writer:
+/// keep it short and never block.
+pub type CommitListener = std::sync::Arc<dyn Fn(&[StoredEnvelope]) + Send + Sync>;
+
 /// An envelope waiting for a device.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredEnvelope {

@@ -1,6 +1,8 @@
 //! The store behaviour suite: every backend must pass all of it. Functions
 //! only look at rows they created, so they can share one database.
 
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use samtale_messaging::crypto::{Device, PairingOffer, SignedDeviceList};
 use samtale_messaging::model::{Account, ProfileKind, ThemePreset};
@@ -465,6 +467,14 @@ pub async fn device_changes_are_atomic(store: &dyn Store) {
 /// every send gets its own seq, a duplicate in the same burst gets the
 /// first one's, a send to a missing conversation fails alone.
 pub async fn concurrent_writes(store: &dyn Store) {
+    let heard: Arc<Mutex<Vec<(ConversationId, u64)>>> = Arc::default();
+    let log = heard.clone();
+    assert!(store.on_commit(Arc::new(move |durable| {
+        let mut log = log.lock().unwrap();
+        log.extend(durable.iter().map(|e| (e.conversation_id, e.seq)));
+    })));
+    assert!(!store.on_commit(Arc::new(|_| {})), "one listener per store");
+
     let (alice, a_phone) = account_with_device(store, "Alice").await;
     let (bob, b_phone) = account_with_device(store, "Bob").await;
     let (aw, bw) = (
@@ -472,9 +482,17 @@ pub async fn concurrent_writes(store: &dyn Store) {
         member(&bob, ProfileKind::Work),
     );
     let conv = conversation(store, ConversationKind::Direct, vec![aw, bw]).await;
+    let other = conversation(store, ConversationKind::Group, vec![aw, bw]).await;
     let to = [(b_phone.device_id(), bw.profile_id)];
-    let mut sends: Vec<NewMessage> = (0..40)
-        .map(|i| message(conv, a_phone.device_id(), &format!("burst{i}"), &to, t0()))
+    // 40 sends to `conv` and 10 to `other`, interleaved; then a resend, an
+    // unknown conversation, a send the database refuses (two envelopes for
+    // one device), and one client id used in both conversations at once
+    // (writers may run them in either order: exactly one wins).
+    let mut sends: Vec<NewMessage> = (0..50)
+        .map(|i| {
+            let c = if i % 5 == 4 { other } else { conv };
+            message(c, a_phone.device_id(), &format!("burst{i}"), &to, t0())
+        })
         .collect();
     sends.push(message(conv, a_phone.device_id(), "burst7", &to, t0()));
     sends.push(message(
@@ -484,20 +502,72 @@ pub async fn concurrent_writes(store: &dyn Store) {
         &to,
         t0(),
     ));
+    let twice = [to[0], to[0]];
+    sends.push(message(conv, a_phone.device_id(), "twice", &twice, t0()));
+    sends.push(message(conv, a_phone.device_id(), "reused", &to, t0()));
+    sends.push(message(other, a_phone.device_id(), "reused", &to, t0()));
     let results = futures_util::future::join_all(sends.iter().map(|m| store.enqueue(m))).await;
-    let (nowhere, rest) = results.split_last().unwrap();
-    assert!(matches!(nowhere, Err(StoreError::NotFound)));
-    let (dup, firsts) = rest.split_last().unwrap();
-    let mut seqs: Vec<u64> = firsts.iter().map(|r| r.as_ref().unwrap().seq).collect();
+    let [dup, nowhere, refused, reused_a, reused_b] = &results[50..] else {
+        unreachable!()
+    };
+    assert!(
+        matches!(refused, Err(StoreError::Database(_))),
+        "{refused:?}"
+    );
+    assert!(matches!(nowhere, Err(StoreError::NotFound)), "{nowhere:?}");
     let dup = dup.as_ref().unwrap();
     assert!(dup.duplicate);
-    assert_eq!(dup.seq, seqs[7]);
-    seqs.sort_unstable();
-    assert_eq!(seqs, (1..=40).collect::<Vec<u64>>());
-    let acks =
-        futures_util::future::join_all((1..=40).map(|s| store.ack(b_phone.device_id(), conv, s)))
-            .await;
-    assert!(acks.into_iter().all(|a| a.unwrap()));
+    assert_eq!(dup.seq, results[7].as_ref().unwrap().seq);
+    let reused_in_conv = match (reused_a, reused_b) {
+        (Ok(_), Err(StoreError::Conflict)) => true,
+        (Err(StoreError::Conflict), Ok(_)) => false,
+        other => panic!("one reused id must win, one conflict: {other:?}"),
+    };
+    // A later reuse of an accepted id in another conversation: conflict.
+    let late = store
+        .enqueue(&message(other, a_phone.device_id(), "burst8", &to, t0()))
+        .await;
+    assert!(matches!(late, Err(StoreError::Conflict)), "{late:?}");
+
+    let accepted = |c: ConversationId| -> Vec<u64> {
+        let mut seqs: Vec<u64> = sends
+            .iter()
+            .zip(&results)
+            .filter(|(m, _)| m.conversation_id == c)
+            .filter_map(|(_, r)| r.as_ref().ok().filter(|e| !e.duplicate).map(|e| e.seq))
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    };
+    let (in_conv, in_other) = (accepted(conv), accepted(other));
+    let conv_count = 40 + u64::from(reused_in_conv);
+    assert_eq!(in_conv, (1..=conv_count).collect::<Vec<u64>>(), "gap-free");
+    assert_eq!(in_other, (1..=(51 - conv_count)).collect::<Vec<u64>>());
+    // The listener heard every accepted envelope once, each conversation
+    // in sequence order, and nothing refused.
+    let heard = heard.lock().unwrap().clone();
+    for (c, expected) in [(conv, &in_conv), (other, &in_other)] {
+        let got: Vec<u64> = heard.iter().filter(|h| h.0 == c).map(|h| h.1).collect();
+        assert_eq!(&got, expected, "commit order of {c}");
+    }
+    assert_eq!(heard.len(), 51);
+
+    // Acknowledge everything, `conv`'s first envelope twice at once.
+    let acks = futures_util::future::join_all(
+        [(conv, 1)]
+            .into_iter()
+            .chain(in_conv.iter().map(|s| (conv, *s)))
+            .chain(in_other.iter().map(|s| (other, *s)))
+            .map(|(c, s)| store.ack(b_phone.device_id(), c, s)),
+    )
+    .await;
+    let acks: Vec<bool> = acks.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        acks.iter().filter(|a| **a).count(),
+        51,
+        "each envelope once"
+    );
+    assert!(!(acks[0] && acks[1]), "a repeated ack is not pending twice");
     assert!(
         store
             .pending(b_phone.device_id(), None, 100)

@@ -25,7 +25,7 @@ use axum::{Json, body::Bytes};
 use hmac::{Hmac, Mac};
 use samtale_messaging::SystemClock;
 use samtale_messaging::service::{GuestKey, MessagingService, ServiceConfig};
-use samtale_messaging::store::SqlStore;
+use samtale_messaging::store::{SqlStore, Store};
 use sha2::Sha256;
 use tokio::sync::watch;
 
@@ -47,7 +47,7 @@ pub struct MsgState {
     /// Challenge and token keys.
     pub auth: auth::AuthKeys,
     /// Live connections to wake when envelopes arrive.
-    pub notifier: Notifier,
+    pub notifier: Arc<Notifier>,
 }
 
 impl std::fmt::Debug for MsgState {
@@ -76,6 +76,9 @@ pub async fn open(config: &Config) -> anyhow::Result<MsgState> {
             .await
             .context("opening the messaging database")?,
     };
+    let notifier = Arc::new(Notifier::default());
+    let listener = notifier.clone();
+    store.on_commit(Arc::new(move |durable| listener.deliver(durable)));
     let service = MessagingService::new(
         store,
         SystemClock,
@@ -85,7 +88,7 @@ pub async fn open(config: &Config) -> anyhow::Result<MsgState> {
     Ok(MsgState {
         service,
         auth: auth::AuthKeys::new(derive(&master, "device-auth")),
-        notifier: Notifier::default(),
+        notifier,
     })
 }
 
@@ -170,5 +173,6 @@ async fn websocket(State(state): State<Shared>, upgrade: WebSocketUpgrade) -> Re
     upgrade
         .max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(crate::WS_READ_BUFFER_BYTES)
         .on_upgrade(move |socket| ws::run(socket, state))
 }

@@ -1,18 +1,28 @@
-//! Wakes a device's live WebSocket connections when envelopes for it are
-//! durable, and closes them when the device is unbound. Only a signal
-//! travels here; the connection reads the envelopes from the store, so a
-//! missed wake-up costs latency, never a message.
+//! Routes durable envelopes to a device's live WebSocket connections, and
+//! closes them when the device is unbound. The store's commit listener
+//! hands over each envelope once it is durable ([`Notifier::deliver`]); a
+//! connection that cannot keep up hears [`Signal::Pending`] instead and
+//! reads the store, which keeps every envelope until it is acknowledged:
+//! a lost push costs latency, never a message.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use samtale_messaging::DeviceId;
+use samtale_messaging::service::api::Delivery;
+use samtale_messaging::store::StoredEnvelope;
 use tokio::sync::broadcast;
 
+/// Pushes queued per connection before it falls back to reading the store.
+const CHANNEL_DEPTH: usize = 64;
+
 /// What a connection hears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// New envelopes are waiting.
+    /// This envelope is durable (per conversation in sequence order).
+    Deliver(Arc<Delivery>),
+    /// Envelopes may be waiting that this connection was not handed: read
+    /// the store.
     Pending,
     /// The device was unbound: close.
     Revoked,
@@ -29,7 +39,7 @@ impl Notifier {
     pub fn subscribe(&self, device: DeviceId) -> broadcast::Receiver<Signal> {
         let mut map = self.devices.lock().unwrap_or_else(|p| p.into_inner());
         map.entry(device)
-            .or_insert_with(|| broadcast::channel(16).0)
+            .or_insert_with(|| broadcast::channel(CHANNEL_DEPTH).0)
             .subscribe()
     }
 
@@ -41,25 +51,24 @@ impl Notifier {
         }
     }
 
-    fn send(&self, device: DeviceId, signal: Signal) {
+    /// These envelopes are durable: push them to connected devices.
+    pub fn deliver(&self, envelopes: &[StoredEnvelope]) {
         let map = self.devices.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = map.get(&device) {
-            // A full channel means a wake-up is already queued.
-            let _ = tx.send(signal);
-        }
-    }
-
-    /// Envelopes for these devices are durable.
-    pub fn wake(&self, devices: impl Iterator<Item = DeviceId>) {
-        for d in devices {
-            self.send(d, Signal::Pending);
+        for e in envelopes {
+            if let Some(tx) = map.get(&e.device_id) {
+                // A lagging receiver hears `Lagged` and reads the store.
+                let _ = tx.send(Signal::Deliver(Arc::new(Delivery::from(e))));
+            }
         }
     }
 
     /// These devices were unbound.
     pub fn revoke(&self, devices: &[DeviceId]) {
+        let map = self.devices.lock().unwrap_or_else(|p| p.into_inner());
         for d in devices {
-            self.send(*d, Signal::Revoked);
+            if let Some(tx) = map.get(d) {
+                let _ = tx.send(Signal::Revoked);
+            }
         }
     }
 }

@@ -324,14 +324,9 @@ pub async fn dispatch(state: &MsgState, caller: Option<Caller>, op: Op) -> Resul
                 .map_err(e)?;
             Ok(json!({}))
         }
-        Op::Send(req) => {
-            let answer = svc.send(&need(caller)?, &req).await.map_err(e)?;
-            // Durable now: wake the recipients' connections.
-            state
-                .notifier
-                .wake(req.envelopes.iter().map(|env| env.device_id));
-            to_json(answer)
-        }
+        // The store's commit listener pushes the envelopes to live
+        // connections (see `MsgState::open`).
+        Op::Send(req) => to_json(svc.send(&need(caller)?, &req).await.map_err(e)?),
         Op::Fetch(r) => {
             let limit = r.limit.unwrap_or(MAX_FETCH).clamp(1, MAX_FETCH);
             to_json(

@@ -5,8 +5,9 @@
 //! `{"token": "..."}`); its answer is `{"id": n, "ok": ...}` or
 //! `{"id": n, "error": {"status", "code", "message"}}`. Once authenticated,
 //! the server pushes `{"event": "delivery", "delivery": {...}}` for every
-//! waiting envelope, oldest first per conversation, and again when new ones
-//! arrive; the client stores each and sends `ack`. An unacknowledged
+//! waiting envelope, oldest first per conversation, and each new one as
+//! soon as it is durable (handed over by the store's commit listener, not
+//! read back); the client stores each and sends `ack`. An unacknowledged
 //! envelope is pushed again on the next connection, so delivery is
 //! at-least-once and the client drops what it already has by
 //! `(conversation, seq)`. `{"event": "revoked"}` precedes the close when
@@ -17,7 +18,7 @@ use std::collections::HashSet;
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::StatusCode;
 use samtale_messaging::ConversationId;
-use samtale_messaging::service::api::Caller;
+use samtale_messaging::service::api::{Caller, Delivery};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -61,6 +62,7 @@ pub async fn run(mut socket: WebSocket, state: Shared) {
             match conn.signals.as_mut() {
                 Some(rx) => match rx.recv().await {
                     Ok(s) => Some(s),
+                    // Pushes were dropped: read the store.
                     Err(broadcast::error::RecvError::Lagged(_)) => Some(Signal::Pending),
                     Err(broadcast::error::RecvError::Closed) => None,
                 },
@@ -85,6 +87,9 @@ pub async fn run(mut socket: WebSocket, state: Shared) {
                 }
             }
             s = signal => match s {
+                Some(Signal::Deliver(d)) => {
+                    if !push_one(&mut socket, &mut conn, &d).await { break }
+                }
                 Some(Signal::Pending) => {
                     if !push_pending(&mut socket, &state.msg, &mut conn).await { break }
                 }
@@ -192,6 +197,19 @@ async fn on_auth(
     let ok =
         json!({"id": id, "ok": {"account_id": caller.account_id, "device_id": caller.device_id}});
     send(socket, ok).await && push_pending(socket, &state.msg, conn).await
+}
+
+/// Push an envelope the commit listener handed over, unless this
+/// connection already pushed it or still has older ones to read from the
+/// store (pushing it now would overtake them).
+async fn push_one(socket: &mut WebSocket, conn: &mut Conn, d: &Delivery) -> bool {
+    if conn.caller.is_none() || conn.more_waiting {
+        return true;
+    }
+    if !conn.pushed.insert((d.conversation_id, d.seq)) {
+        return true;
+    }
+    send(socket, json!({"event": "delivery", "delivery": d})).await
 }
 
 /// Push every waiting envelope not yet pushed on this connection.

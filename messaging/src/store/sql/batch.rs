@@ -1,17 +1,28 @@
 //! Group commit for the hot writes: accepting a message (`enqueue`) and a
 //! device's acknowledgement (`ack`). Requests queue to one writer task,
-//! which runs everything queued in one transaction (each request inside its
-//! own savepoint, so one failing request does not undo the others), commits
-//! once and only then answers each caller. Durable-before-acknowledged
-//! holds for every request; under load many share one fsync instead of
-//! queueing for their own.
+//! which runs everything queued in one transaction, commits once and only
+//! then answers each caller; if the database fails a statement, each
+//! request runs again in its own transaction, so one bad request never
+//! undoes the others. Durable-before-acknowledged holds for every request;
+//! under load many share one fsync instead of queueing for their own.
+//!
+//! After each commit the writer hands the envelopes it made durable to the
+//! [`CommitListener`], in commit order, so live connections can push them
+//! without reading them back.
+
+use std::sync::{Arc, OnceLock};
 
 use sqlx::{AnyConnection, AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, db_seq, ms, seq};
+use super::{StoreError, db_seq, ms, seq, time};
 use crate::ids::{ConversationId, DeviceId};
-use crate::store::types::{Enqueued, NewMessage};
+use crate::store::types::{CommitListener, Enqueued, NewMessage, StoredEnvelope};
+
+mod multi;
+
+/// The listener, set once after the store opens.
+pub(super) type Listener = Arc<OnceLock<CommitListener>>;
 
 /// Most requests in one transaction.
 const MAX_BATCH: usize = 256;
@@ -43,11 +54,11 @@ fn gone() -> StoreError {
 }
 
 impl Batcher {
-    pub(super) fn spawn(pool: AnyPool, writers: usize) -> Self {
+    pub(super) fn spawn(pool: AnyPool, writers: usize, listener: Listener) -> Self {
         let writers = (0..writers.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-                tokio::spawn(run(pool.clone(), rx));
+                tokio::spawn(run(pool.clone(), rx, listener.clone()));
                 tx
             })
             .collect();
@@ -85,7 +96,7 @@ impl Batcher {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Write>) {
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Write>, listener: Listener) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -94,115 +105,128 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Write>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch).await;
+        commit_batch(&pool, batch, &listener).await;
     }
 }
 
-enum Done {
-    Enqueued(
-        Result<Enqueued, StoreError>,
-        oneshot::Sender<Result<Enqueued, StoreError>>,
-    ),
-    Acked(
-        Result<bool, StoreError>,
-        oneshot::Sender<Result<bool, StoreError>>,
-    ),
+/// What one request came to, before its answer is sent.
+enum Outcome {
+    Enqueued(Result<Enqueued, StoreError>, Vec<StoredEnvelope>),
+    Acked(Result<bool, StoreError>),
 }
 
-async fn commit_batch(pool: &AnyPool, batch: Vec<Write>) {
-    let mut tx = match pool.begin().await {
-        Ok(tx) => tx,
-        Err(e) => {
-            let msg = e.to_string();
-            for w in batch {
-                let err = || StoreError::Database(sqlx::Error::Protocol(msg.clone()));
-                match w {
-                    Write::Enqueue(_, r) => drop(r.send(Err(err()))),
-                    Write::Ack(_, _, _, r) => drop(r.send(Err(err()))),
-                }
+/// Run the batch in one transaction, in a few multi-row statements (see
+/// [`multi`]). A request's own refusal (not found, conflict, duplicate)
+/// writes nothing and is part of its outcome. A database error aborts the
+/// transaction; `Ok(None)` and errors send the batch down the one-by-one
+/// path.
+async fn run_together(pool: &AnyPool, batch: &[Write]) -> Result<Option<Vec<Outcome>>, StoreError> {
+    let sends: Vec<&NewMessage> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Enqueue(m, _) => Some(&**m),
+            Write::Ack(..) => None,
+        })
+        .collect();
+    let acks: Vec<(DeviceId, ConversationId, u64)> = batch
+        .iter()
+        .filter_map(|w| match w {
+            Write::Ack(d, c, s, _) => Some((*d, *c, *s)),
+            Write::Enqueue(..) => None,
+        })
+        .collect();
+    let mut tx = pool.begin().await?;
+    let Ok(sent) = multi::enqueue_all(&mut tx, &sends).await? else {
+        return Ok(None);
+    };
+    let acked = multi::ack_all(&mut tx, &acks).await?;
+    // Nothing is answered before the commit: acknowledged means durable.
+    tx.commit().await?;
+    let (mut sent, mut acked) = (sent.into_iter(), acked.into_iter());
+    Ok(batch
+        .iter()
+        .map(|w| match w {
+            Write::Enqueue(..) => sent.next().map(|(r, stored)| Outcome::Enqueued(r, stored)),
+            Write::Ack(..) => acked.next().map(|a| Outcome::Acked(Ok(a))),
+        })
+        .collect())
+}
+
+/// Run one request in its own transaction (after a batch failed).
+async fn run_alone(pool: &AnyPool, w: &Write) -> Outcome {
+    let fail = |e: sqlx::Error| StoreError::Database(e);
+    match w {
+        Write::Enqueue(m, _) => {
+            let r = async {
+                let mut tx = pool.begin().await.map_err(fail)?;
+                let r = enqueue_in(&mut tx, m).await?;
+                tx.commit().await.map_err(fail)?;
+                Ok::<_, StoreError>(r)
             }
-            return;
+            .await;
+            match r {
+                Ok((done, stored)) => Outcome::Enqueued(Ok(done), stored),
+                Err(e) => Outcome::Enqueued(Err(e), Vec::new()),
+            }
+        }
+        Write::Ack(device, conv, s, _) => Outcome::Acked(
+            async {
+                let mut tx = pool.begin().await.map_err(fail)?;
+                let r = ack_in(&mut tx, *device, *conv, *s).await?;
+                tx.commit().await.map_err(fail)?;
+                Ok(r)
+            }
+            .await,
+        ),
+    }
+}
+
+async fn commit_batch(pool: &AnyPool, batch: Vec<Write>, listener: &Listener) {
+    let outcomes = match run_together(pool, &batch).await {
+        Ok(Some(o)) => o,
+        r => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, requests = batch.len(), "write batch failed; one by one");
+            }
+            let mut o = Vec::with_capacity(batch.len());
+            for w in &batch {
+                o.push(run_alone(pool, w).await);
+            }
+            o
         }
     };
-    let mut done = Vec::with_capacity(batch.len());
-    for w in batch {
-        match w {
-            Write::Enqueue(m, reply) => {
-                let r = async {
-                    begin_request(&mut tx).await?;
-                    let r = enqueue_in(&mut tx, &m).await;
-                    end_request(&mut tx, !matches!(r, Ok((_, false)))).await?;
-                    r.map(|(e, _)| e)
-                }
-                .await;
-                done.push(Done::Enqueued(r, reply));
-            }
-            Write::Ack(device, conv, s, reply) => {
-                let r = async {
-                    begin_request(&mut tx).await?;
-                    let r = ack_in(&mut tx, device, conv, s).await;
-                    end_request(&mut tx, r.is_err()).await?;
-                    r
-                }
-                .await;
-                done.push(Done::Acked(r, reply));
-            }
-        }
+    let durable: Vec<StoredEnvelope> = outcomes
+        .iter()
+        .flat_map(|o| match o {
+            Outcome::Enqueued(_, stored) => stored.as_slice(),
+            Outcome::Acked(_) => &[],
+        })
+        .cloned()
+        .collect();
+    if let Some(l) = listener.get().filter(|_| !durable.is_empty()) {
+        l(&durable);
     }
-    // Answer only after the commit: nothing is acknowledged before it is
-    // durable.
-    let committed = tx.commit().await.map_err(|e| e.to_string());
-    for d in done {
-        let fail = |m: &String| StoreError::Database(sqlx::Error::Protocol(m.clone()));
-        match (d, &committed) {
-            (Done::Enqueued(r, reply), Ok(())) => drop(reply.send(r)),
-            (Done::Acked(r, reply), Ok(())) => drop(reply.send(r)),
-            (Done::Enqueued(_, reply), Err(m)) => drop(reply.send(Err(fail(m)))),
-            (Done::Acked(_, reply), Err(m)) => drop(reply.send(Err(fail(m)))),
+    for (w, o) in batch.into_iter().zip(outcomes) {
+        match (w, o) {
+            (Write::Enqueue(_, reply), Outcome::Enqueued(r, _)) => drop(reply.send(r)),
+            (Write::Ack(_, _, _, reply), Outcome::Acked(r)) => drop(reply.send(r)),
+            (Write::Enqueue(_, reply), Outcome::Acked(_)) => drop(reply.send(Err(gone()))),
+            (Write::Ack(_, _, _, reply), Outcome::Enqueued(..)) => drop(reply.send(Err(gone()))),
         }
     }
 }
 
-async fn begin_request(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("SAVEPOINT write_request")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Close a request's savepoint, undoing its changes when `undo` (it failed,
-/// or it was a duplicate send).
-async fn end_request(conn: &mut AnyConnection, undo: bool) -> Result<(), StoreError> {
-    if undo {
-        sqlx::query("ROLLBACK TO SAVEPOINT write_request")
-            .execute(&mut *conn)
-            .await?;
-    }
-    sqlx::query("RELEASE SAVEPOINT write_request")
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-/// Store a message; returns whether its changes must be undone (a
-/// duplicate of an accepted message).
+/// Store a message and its envelopes. A resend of an accepted message
+/// (same sender and client id) writes nothing and returns the first result;
+/// so does every refusal, so the batch around it can go on.
 async fn enqueue_in(
     conn: &mut AnyConnection,
     m: &NewMessage,
-) -> Result<(Enqueued, bool), StoreError> {
+) -> Result<(Enqueued, Vec<StoredEnvelope>), StoreError> {
     let conv = m.conversation_id.to_string();
     let sender = m.sender_device.to_string();
     let now = ms(m.now);
     let expires = ms(m.now + m.ttl);
-    // Take the write lock first (the conversation row), so SQLite never
-    // has to upgrade a read transaction.
-    let next = sqlx::query(
-        "UPDATE conversations SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
-    )
-    .bind(conv.clone())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound)?;
     let existing = sqlx::query(
         "SELECT conversation_id, seq FROM messages WHERE sender_device = $1 AND client_msg_id = $2",
     )
@@ -218,8 +242,15 @@ async fn enqueue_in(
             seq: seq(row.try_get(1)?)?,
             duplicate: true,
         };
-        return Ok((first, true));
+        return Ok((first, Vec::new()));
     }
+    let next = sqlx::query(
+        "UPDATE conversations SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
+    )
+    .bind(conv.clone())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(StoreError::NotFound)?;
     let n: i64 = next.try_get(0)?;
     sqlx::query(
         "INSERT INTO messages (conversation_id, seq, sender_device, client_msg_id, created_at, expires_at) \
@@ -233,6 +264,8 @@ async fn enqueue_in(
     .bind(expires)
     .execute(&mut *conn)
     .await?;
+    let created_at = time(now)?;
+    let mut stored = Vec::with_capacity(m.envelopes.len());
     for e in &m.envelopes {
         sqlx::query(
             "INSERT INTO envelopes (device_id, profile_id, conversation_id, seq, sender_device, \
@@ -248,12 +281,21 @@ async fn enqueue_in(
         .bind(expires)
         .execute(&mut *conn)
         .await?;
+        stored.push(StoredEnvelope {
+            device_id: e.device_id,
+            profile_id: e.profile_id,
+            conversation_id: m.conversation_id,
+            seq: seq(n)?,
+            sender_device: m.sender_device,
+            payload: e.payload.clone(),
+            created_at,
+        });
     }
-    let stored = Enqueued {
+    let done = Enqueued {
         seq: seq(n)?,
         duplicate: false,
     };
-    Ok((stored, false))
+    Ok((done, stored))
 }
 
 async fn ack_in(
