@@ -90,7 +90,7 @@ impl SocketRelays {
             let bound = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).and_then(|s| {
                 s.set_nonblocking(true)?;
                 let addr = s.local_addr()?;
-                super::grow_buffers(&s);
+                super::tune_udp_socket(&s);
                 Ok((addr, UdpSocket::from_std(s)))
             });
             match bound {
