@@ -696,3 +696,57 @@ async fn clients_talk_over_https() {
     assert_eq!(next_text(&mut bob).await.1, "over TLS");
     server.shutdown().await;
 }
+
+/// Two nodes on one database: node B's commits are never announced to node
+/// A's WebSockets. A push on node A must not overtake an older envelope
+/// that B committed (the client drops anything older than what it has
+/// seen): node A notices the gap and reads the store first.
+#[tokio::test]
+async fn a_push_never_overtakes_an_envelope_another_node_committed() {
+    let dir = temp_dir("msg-two-nodes");
+    let db = dir.join("shared.sqlite3");
+    let config = dir.join("samtale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "messaging_database = \"sqlite://{}?mode=rwc\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let node_a = ServerProcess::start_with(&dir.join("a"), &dir.join("a.log"), &args, &[]);
+    let node_b = ServerProcess::start_with(&dir.join("b"), &dir.join("b.log"), &args, &[]);
+
+    let key = || VaultKey::new([7; 32]);
+    let mut alice = Client::register(&node_a.url, "Alice", "phone")
+        .await
+        .unwrap();
+    alice.keep_in(dir.join("alice.vault"), key()).unwrap();
+    let mut bob = Client::register(&node_a.url, "Bob", "phone").await.unwrap();
+    let (alice_p, _) = member(&mut alice, ProfileKind::Work).await;
+    let (_, bob_m) = member(&mut bob, ProfileKind::Work).await;
+    let conv = alice
+        .create_conversation(alice_p, ConversationKind::Direct, vec![bob_m])
+        .await
+        .unwrap();
+
+    // Bob, live on node A, gets the first one pushed.
+    alice.send_text(&conv, alice_p, "first").await.unwrap();
+    assert_eq!(next_text(&mut bob).await.1, "first");
+    // Alice moves to node B for the second, then back to A for the third.
+    drop(alice);
+    let mut alice = Client::open_at(dir.join("alice.vault"), key(), Some(&node_b.url))
+        .await
+        .unwrap();
+    alice.send_text(&conv, alice_p, "second").await.unwrap();
+    drop(alice);
+    let mut alice = Client::open_at(dir.join("alice.vault"), key(), Some(&node_a.url))
+        .await
+        .unwrap();
+    alice.send_text(&conv, alice_p, "third").await.unwrap();
+
+    assert_eq!(next_text(&mut bob).await.1, "second");
+    assert_eq!(next_text(&mut bob).await.1, "third");
+    drop((node_a, node_b));
+}

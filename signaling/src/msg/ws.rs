@@ -13,7 +13,7 @@
 //! `(conversation, seq)`. `{"event": "revoked"}` precedes the close when
 //! the device is unbound.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::ws::{Message, WebSocket};
 use axum::http::StatusCode;
@@ -32,6 +32,8 @@ struct Conn {
     signals: Option<broadcast::Receiver<Signal>>,
     /// Envelopes pushed on this connection and not yet acknowledged.
     pushed: HashSet<(ConversationId, u64)>,
+    /// The highest sequence pushed on this connection, per conversation.
+    pushed_upto: HashMap<ConversationId, u64>,
     /// The last read returned a full page: more may wait behind it.
     more_waiting: bool,
 }
@@ -55,6 +57,7 @@ pub async fn run(mut socket: WebSocket, state: Shared) {
         caller: None,
         signals: None,
         pushed: HashSet::new(),
+        pushed_upto: HashMap::new(),
         more_waiting: false,
     };
     loop {
@@ -88,7 +91,7 @@ pub async fn run(mut socket: WebSocket, state: Shared) {
             }
             s = signal => match s {
                 Some(Signal::Deliver(d)) => {
-                    if !push_one(&mut socket, &mut conn, &d).await { break }
+                    if !on_delivery(&mut socket, &state.msg, &mut conn, &d).await { break }
                 }
                 Some(Signal::Pending) => {
                     if !push_pending(&mut socket, &state.msg, &mut conn).await { break }
@@ -191,6 +194,7 @@ async fn on_auth(
         drop(conn.signals.take());
         state.msg.notifier.release(old.device_id);
         conn.pushed.clear();
+        conn.pushed_upto.clear();
     }
     // Subscribe before reading the store, so nothing falls in between.
     conn.signals = Some(state.msg.notifier.subscribe(caller.device_id));
@@ -199,16 +203,37 @@ async fn on_auth(
     send(socket, ok).await && push_pending(socket, &state.msg, conn).await
 }
 
-/// Push an envelope the commit listener handed over, unless this
-/// connection already pushed it or still has older ones to read from the
-/// store (pushing it now would overtake them).
-async fn push_one(socket: &mut WebSocket, conn: &mut Conn, d: &Delivery) -> bool {
-    if conn.caller.is_none() || conn.more_waiting {
+/// An envelope the commit listener handed over. It is pushed as it is only
+/// when it directly follows the last one this connection pushed in its
+/// conversation; otherwise the store is read, since an older envelope may
+/// be waiting that this node was not told about (committed by another node
+/// on the same database, or by a message not addressed to this device):
+/// the client drops anything older than what it has seen, so nothing may
+/// overtake. Envelopes already pushed are skipped.
+async fn on_delivery(
+    socket: &mut WebSocket,
+    msg: &MsgState,
+    conn: &mut Conn,
+    d: &Delivery,
+) -> bool {
+    if conn.caller.is_none() {
         return true;
     }
-    if !conn.pushed.insert((d.conversation_id, d.seq)) {
+    let upto = conn.pushed_upto.get(&d.conversation_id).copied();
+    if upto.is_some_and(|u| d.seq <= u) {
         return true;
     }
+    if conn.more_waiting || upto.is_none_or(|u| d.seq != u + 1) {
+        return push_pending(socket, msg, conn).await;
+    }
+    push(socket, conn, d).await
+}
+
+/// Push one envelope and remember it.
+async fn push(socket: &mut WebSocket, conn: &mut Conn, d: &Delivery) -> bool {
+    conn.pushed.insert((d.conversation_id, d.seq));
+    let upto = conn.pushed_upto.entry(d.conversation_id).or_default();
+    *upto = (*upto).max(d.seq);
     send(socket, json!({"event": "delivery", "delivery": d})).await
 }
 
@@ -227,9 +252,7 @@ async fn push_pending(socket: &mut WebSocket, msg: &MsgState, conn: &mut Conn) -
     };
     conn.more_waiting = deliveries.len() >= MAX_FETCH as usize;
     for d in deliveries {
-        if conn.pushed.insert((d.conversation_id, d.seq))
-            && !send(socket, json!({"event": "delivery", "delivery": d})).await
-        {
+        if !conn.pushed.contains(&(d.conversation_id, d.seq)) && !push(socket, conn, &d).await {
             return false;
         }
     }

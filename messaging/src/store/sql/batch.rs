@@ -136,10 +136,13 @@ async fn run_together(pool: &AnyPool, batch: &[Write]) -> Result<Option<Vec<Outc
         })
         .collect();
     let mut tx = pool.begin().await?;
+    // Acknowledgements first: an envelope created in this batch has a
+    // sequence nobody has been told yet, so an ack of it is a guess and
+    // finds nothing, as if it had come first one by one.
+    let acked = multi::ack_all(&mut tx, &acks).await?;
     let Ok(sent) = multi::enqueue_all(&mut tx, &sends).await? else {
         return Ok(None);
     };
-    let acked = multi::ack_all(&mut tx, &acks).await?;
     // Nothing is answered before the commit: acknowledged means durable.
     tx.commit().await?;
     let (mut sent, mut acked) = (sent.into_iter(), acked.into_iter());
@@ -147,7 +150,7 @@ async fn run_together(pool: &AnyPool, batch: &[Write]) -> Result<Option<Vec<Outc
         .iter()
         .map(|w| match w {
             Write::Enqueue(..) => sent.next().map(|(r, stored)| Outcome::Enqueued(r, stored)),
-            Write::Ack(..) => acked.next().map(|a| Outcome::Acked(Ok(a))),
+            Write::Ack(..) => acked.next().map(Outcome::Acked),
         })
         .collect())
 }

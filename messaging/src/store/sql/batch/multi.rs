@@ -187,7 +187,11 @@ pub(super) async fn enqueue_all(
             Plan::New
         });
     }
-    let last = reserve(conn, &counts).await?;
+    // Lock conversation rows in one order (by id) whatever the batch order,
+    // so writers of several nodes never wait on each other in a cycle.
+    let mut by_id = counts.clone();
+    by_id.sort_unstable();
+    let last = reserve(conn, &by_id).await?;
     let mut next: HashMap<String, i64> = counts
         .iter()
         .filter_map(|(c, n)| last.get(c).map(|l| (c.clone(), l - n + 1)))
@@ -307,17 +311,22 @@ async fn insert_envelopes(
 }
 
 /// Delete acknowledged envelopes; for each acknowledgement, in order,
-/// whether it was pending (a repeat within the batch was not).
+/// whether it was pending (a repeat within the batch was not). A sequence
+/// no envelope can have is that acknowledgement's own error.
 pub(super) async fn ack_all(
     conn: &mut AnyConnection,
     acks: &[(DeviceId, ConversationId, u64)],
-) -> Result<Vec<bool>, StoreError> {
-    let keys: Vec<(String, String, i64)> = acks
+) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+    let keys: Vec<Result<(String, String, i64), StoreError>> = acks
         .iter()
         .map(|(d, c, s)| Ok((d.to_string(), c.to_string(), db_seq(*s)?)))
-        .collect::<Result<_, StoreError>>()?;
-    let unique: Vec<&(String, String, i64)> =
-        keys.iter().collect::<HashSet<_>>().into_iter().collect();
+        .collect();
+    let unique: Vec<&(String, String, i64)> = keys
+        .iter()
+        .filter_map(|k| k.as_ref().ok())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let mut deleted: HashSet<(String, String, i64)> = HashSet::new();
     for r in chunks(unique.len()) {
         let sql = format!(
@@ -332,5 +341,8 @@ pub(super) async fn ack_all(
             deleted.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
         }
     }
-    Ok(keys.iter().map(|k| deleted.remove(k)).collect())
+    Ok(keys
+        .into_iter()
+        .map(|k| k.map(|k| deleted.remove(&k)))
+        .collect())
 }
