@@ -30,6 +30,22 @@ async fn member(c: &mut Client, kind: ProfileKind) -> (ProfileId, Member) {
     )
 }
 
+/// A direct conversation from `alice` to `bob`, both with their `kind`
+/// profile: alice's profile and the conversation.
+async fn direct_chat(
+    alice: &mut Client,
+    bob: &mut Client,
+    kind: ProfileKind,
+) -> (ProfileId, Conversation) {
+    let (alice_p, _) = member(alice, kind.clone()).await;
+    let (_, bob_m) = member(bob, kind).await;
+    let conv = alice
+        .create_conversation(alice_p, ConversationKind::Direct, vec![bob_m])
+        .await
+        .unwrap();
+    (alice_p, conv)
+}
+
 /// The next message's text; fails after [`WAIT`].
 async fn next_text(c: &mut Client) -> (Message, String) {
     let m = c
@@ -202,12 +218,7 @@ async fn offline_device_gets_100_messages_once_in_order_across_a_sigkill() {
     alice.keep_in(dir.join("alice.vault"), key()).unwrap();
     let mut bob = Client::register(&url, "Bob", "phone").await.unwrap();
     bob.keep_in(dir.join("bob.vault"), key()).unwrap();
-    let (alice_p, _) = member(&mut alice, ProfileKind::Work).await;
-    let (_, bob_m) = member(&mut bob, ProfileKind::Work).await;
-    let conv = alice
-        .create_conversation(alice_p, ConversationKind::Direct, vec![bob_m])
-        .await
-        .unwrap();
+    let (alice_p, conv) = direct_chat(&mut alice, &mut bob, ProfileKind::Work).await;
     drop(bob); // offline from here on
 
     for i in 1..=50 {
@@ -686,12 +697,7 @@ async fn clients_talk_over_https() {
     samtale_messaging::client::transport::trust_extra_roots(&std::fs::read(ca).unwrap()).unwrap();
     let mut alice = Client::register(&url, "Alice", "phone").await.unwrap();
     let mut bob = Client::register(&url, "Bob", "phone").await.unwrap();
-    let (a_p, _) = member(&mut alice, ProfileKind::Private).await;
-    let (_, b_m) = member(&mut bob, ProfileKind::Private).await;
-    let conv = alice
-        .create_conversation(a_p, ConversationKind::Direct, vec![b_m])
-        .await
-        .unwrap();
+    let (a_p, conv) = direct_chat(&mut alice, &mut bob, ProfileKind::Private).await;
     alice.send_text(&conv, a_p, "over TLS").await.unwrap();
     assert_eq!(next_text(&mut bob).await.1, "over TLS");
     server.shutdown().await;
@@ -724,12 +730,7 @@ async fn a_push_never_overtakes_an_envelope_another_node_committed() {
         .unwrap();
     alice.keep_in(dir.join("alice.vault"), key()).unwrap();
     let mut bob = Client::register(&node_a.url, "Bob", "phone").await.unwrap();
-    let (alice_p, _) = member(&mut alice, ProfileKind::Work).await;
-    let (_, bob_m) = member(&mut bob, ProfileKind::Work).await;
-    let conv = alice
-        .create_conversation(alice_p, ConversationKind::Direct, vec![bob_m])
-        .await
-        .unwrap();
+    let (alice_p, conv) = direct_chat(&mut alice, &mut bob, ProfileKind::Work).await;
 
     // Bob, live on node A, gets the first one pushed.
     alice.send_text(&conv, alice_p, "first").await.unwrap();
