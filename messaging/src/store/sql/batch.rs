@@ -12,10 +12,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, db_seq, ms, seq, time};
+use super::StoreError;
 use crate::ids::{ConversationId, DeviceId};
 use crate::store::types::{CommitListener, Enqueued, NewMessage, StoredEnvelope};
 
@@ -155,37 +155,36 @@ async fn run_together(pool: &AnyPool, batch: &[Write]) -> Result<Option<Vec<Outc
         .collect())
 }
 
-/// Run one request in its own transaction (after a batch failed).
+/// Run one request in its own transaction (after a batch failed): the
+/// batch statements with one row.
 async fn run_alone(pool: &AnyPool, w: &Write) -> Outcome {
-    let fail = |e: sqlx::Error| StoreError::Database(e);
-    match w {
-        Write::Enqueue(m, _) => {
-            let r = async {
-                let mut tx = pool.begin().await.map_err(fail)?;
-                let r = enqueue_in(&mut tx, m).await?;
-                tx.commit().await.map_err(fail)?;
-                Ok::<_, StoreError>(r)
-            }
-            .await;
-            match r {
-                Ok((done, stored)) => Outcome::Enqueued(Ok(done), stored),
-                Err(e) => Outcome::Enqueued(Err(e), Vec::new()),
-            }
-        }
-        Write::Ack(device, conv, s, _) => Outcome::Acked(
-            async {
-                let mut tx = pool.begin().await.map_err(fail)?;
-                let r = ack_in(&mut tx, *device, *conv, *s).await?;
-                tx.commit().await.map_err(fail)?;
-                Ok(r)
-            }
-            .await,
-        ),
+    let r = async {
+        let mut tx = pool.begin().await?;
+        let outcome = match w {
+            Write::Enqueue(m, _) => match multi::enqueue_all(&mut tx, &[&**m]).await? {
+                Ok(mut sent) => sent.pop().map(|(r, stored)| Outcome::Enqueued(r, stored)),
+                // Only a second send in the same batch can need this.
+                Err(multi::Fallback) => None,
+            },
+            Write::Ack(d, c, s, _) => multi::ack_all(&mut tx, &[(*d, *c, *s)])
+                .await?
+                .pop()
+                .map(Outcome::Acked),
+        };
+        let outcome = outcome.ok_or_else(gone)?;
+        // A refusal wrote nothing; committing it is harmless.
+        tx.commit().await?;
+        Ok::<_, StoreError>(outcome)
     }
+    .await;
+    r.unwrap_or_else(|e| match w {
+        Write::Enqueue(..) => Outcome::Enqueued(Err(e), Vec::new()),
+        Write::Ack(..) => Outcome::Acked(Err(e)),
+    })
 }
 
 async fn commit_batch(pool: &AnyPool, batch: Vec<Write>, listener: &Listener) {
-    let outcomes = match run_together(pool, &batch).await {
+    let mut outcomes = match run_together(pool, &batch).await {
         Ok(Some(o)) => o,
         r => {
             if let Err(e) = r {
@@ -198,14 +197,12 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Write>, listener: &Listener) {
             o
         }
     };
-    let durable: Vec<StoredEnvelope> = outcomes
-        .iter()
-        .flat_map(|o| match o {
-            Outcome::Enqueued(_, stored) => stored.as_slice(),
-            Outcome::Acked(_) => &[],
-        })
-        .cloned()
-        .collect();
+    let mut durable: Vec<StoredEnvelope> = Vec::new();
+    for o in &mut outcomes {
+        if let Outcome::Enqueued(_, stored) = o {
+            durable.append(stored);
+        }
+    }
     if let Some(l) = listener.get().filter(|_| !durable.is_empty()) {
         l(&durable);
     }
@@ -217,103 +214,4 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Write>, listener: &Listener) {
             (Write::Ack(_, _, _, reply), Outcome::Enqueued(..)) => drop(reply.send(Err(gone()))),
         }
     }
-}
-
-/// Store a message and its envelopes. A resend of an accepted message
-/// (same sender and client id) writes nothing and returns the first result;
-/// so does every refusal, so the batch around it can go on.
-async fn enqueue_in(
-    conn: &mut AnyConnection,
-    m: &NewMessage,
-) -> Result<(Enqueued, Vec<StoredEnvelope>), StoreError> {
-    let conv = m.conversation_id.to_string();
-    let sender = m.sender_device.to_string();
-    let now = ms(m.now);
-    let expires = ms(m.now + m.ttl);
-    let existing = sqlx::query(
-        "SELECT conversation_id, seq FROM messages WHERE sender_device = $1 AND client_msg_id = $2",
-    )
-    .bind(sender.clone())
-    .bind(m.client_msg_id.clone())
-    .fetch_optional(&mut *conn)
-    .await?;
-    if let Some(row) = existing {
-        if row.try_get::<String, _>(0)? != conv {
-            return Err(StoreError::Conflict);
-        }
-        let first = Enqueued {
-            seq: seq(row.try_get(1)?)?,
-            duplicate: true,
-        };
-        return Ok((first, Vec::new()));
-    }
-    let next = sqlx::query(
-        "UPDATE conversations SET next_seq = next_seq + 1 WHERE id = $1 RETURNING next_seq",
-    )
-    .bind(conv.clone())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(StoreError::NotFound)?;
-    let n: i64 = next.try_get(0)?;
-    sqlx::query(
-        "INSERT INTO messages (conversation_id, seq, sender_device, client_msg_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(conv.clone())
-    .bind(n)
-    .bind(sender.clone())
-    .bind(m.client_msg_id.clone())
-    .bind(now)
-    .bind(expires)
-    .execute(&mut *conn)
-    .await?;
-    let created_at = time(now)?;
-    let mut stored = Vec::with_capacity(m.envelopes.len());
-    for e in &m.envelopes {
-        sqlx::query(
-            "INSERT INTO envelopes (device_id, profile_id, conversation_id, seq, sender_device, \
-             payload, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(e.device_id.to_string())
-        .bind(e.profile_id.to_string())
-        .bind(conv.clone())
-        .bind(n)
-        .bind(sender.clone())
-        .bind(e.payload.clone())
-        .bind(now)
-        .bind(expires)
-        .execute(&mut *conn)
-        .await?;
-        stored.push(StoredEnvelope {
-            device_id: e.device_id,
-            profile_id: e.profile_id,
-            conversation_id: m.conversation_id,
-            seq: seq(n)?,
-            sender_device: m.sender_device,
-            payload: e.payload.clone(),
-            created_at,
-        });
-    }
-    let done = Enqueued {
-        seq: seq(n)?,
-        duplicate: false,
-    };
-    Ok((done, stored))
-}
-
-async fn ack_in(
-    conn: &mut AnyConnection,
-    device: DeviceId,
-    conversation: ConversationId,
-    s: u64,
-) -> Result<bool, StoreError> {
-    let r = sqlx::query(
-        "DELETE FROM envelopes WHERE device_id = $1 AND conversation_id = $2 AND seq = $3",
-    )
-    .bind(device.to_string())
-    .bind(conversation.to_string())
-    .bind(db_seq(s)?)
-    .execute(&mut *conn)
-    .await?;
-    Ok(r.rows_affected() > 0)
 }
