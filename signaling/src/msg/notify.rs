@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use samtale_messaging::DeviceId;
-use samtale_messaging::service::api::Delivery;
 use samtale_messaging::store::StoredEnvelope;
 use tokio::sync::broadcast;
 
@@ -19,8 +18,9 @@ const CHANNEL_DEPTH: usize = 64;
 /// What a connection hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
-    /// This envelope is durable (per conversation in sequence order).
-    Deliver(Arc<Delivery>),
+    /// This envelope is durable (per conversation in sequence order). The
+    /// connection encodes it, not the store's writer.
+    Deliver(Arc<StoredEnvelope>),
     /// Envelopes may be waiting that this connection was not handed: read
     /// the store.
     Pending,
@@ -57,7 +57,7 @@ impl Notifier {
         for e in envelopes {
             if let Some(tx) = map.get(&e.device_id) {
                 // A lagging receiver hears `Lagged` and reads the store.
-                let _ = tx.send(Signal::Deliver(Arc::new(Delivery::from(e))));
+                let _ = tx.send(Signal::Deliver(Arc::new(e.clone())));
             }
         }
     }

@@ -19,6 +19,7 @@ use axum::extract::ws::{Message, WebSocket};
 use axum::http::StatusCode;
 use samtale_messaging::ConversationId;
 use samtale_messaging::service::api::{Caller, Delivery};
+use samtale_messaging::store::StoredEnvelope;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -214,7 +215,7 @@ async fn on_delivery(
     socket: &mut WebSocket,
     msg: &MsgState,
     conn: &mut Conn,
-    d: &Delivery,
+    d: &StoredEnvelope,
 ) -> bool {
     if conn.caller.is_none() {
         return true;
@@ -226,7 +227,7 @@ async fn on_delivery(
     if conn.more_waiting || upto.is_none_or(|u| d.seq != u + 1) {
         return push_pending(socket, msg, conn).await;
     }
-    push(socket, conn, d).await
+    push(socket, conn, &Delivery::from(d)).await
 }
 
 /// Push one envelope and remember it.
