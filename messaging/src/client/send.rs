@@ -27,13 +27,7 @@ impl Client {
         let content = Content::Text {
             body: text.to_owned(),
         };
-        self.send(
-            conversation,
-            profile,
-            &content,
-            &ulid::Ulid::new().to_string(),
-        )
-        .await
+        self.send_new(conversation, profile, &content).await
     }
 
     /// Tell the conversation I got or read messages `seqs`.
@@ -45,13 +39,18 @@ impl Client {
         seqs: Vec<u64>,
     ) -> Result<SendResponse, ClientError> {
         let content = Content::Receipt { kind, seqs };
-        self.send(
-            conversation,
-            profile,
-            &content,
-            &ulid::Ulid::new().to_string(),
-        )
-        .await
+        self.send_new(conversation, profile, &content).await
+    }
+
+    /// [`send`](Self::send) under a fresh client message id.
+    async fn send_new(
+        &mut self,
+        conversation: &Conversation,
+        profile: ProfileId,
+        content: &Content,
+    ) -> Result<SendResponse, ClientError> {
+        let id = ulid::Ulid::new().to_string();
+        self.send(conversation, profile, content, &id).await
     }
 
     /// Encrypt `content` for every other device in the conversation and
