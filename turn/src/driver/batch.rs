@@ -1,13 +1,10 @@
-//! Batched UDP I/O: many datagrams per system call with `recvmmsg` and
-//! `sendmmsg` on Linux; one `recvfrom`/`sendto` per datagram elsewhere.
-//!
-//! [`RecvBatch`] owns the receive buffers and [`SendBatch`] copies outgoing
-//! datagrams into one reused buffer, so the hot path allocates nothing per
-//! packet.
+//! Batched UDP receive: many datagrams per system call with `recvmmsg` on
+//! Linux; one `recvfrom` per datagram elsewhere. [`RecvBatch`] owns the
+//! receive buffers, so the hot path allocates nothing per packet. Sending
+//! is in [`super::send_batch`].
 
 use std::io;
 use std::net::SocketAddr;
-use std::ops::Range;
 
 /// Datagrams per receive or send call.
 pub(super) const BATCH: usize = 32;
@@ -110,103 +107,12 @@ fn socket_addr(storage: &nix::sys::socket::SockaddrStorage) -> Option<SocketAddr
     storage.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
 }
 
-/// Datagrams waiting to go out of one socket, copied into one buffer.
-pub(super) struct SendBatch {
-    bytes: Vec<u8>,
-    queued: Vec<(SocketAddr, Range<usize>)>,
-    #[cfg(target_os = "linux")]
-    addrs: Vec<rustix::net::SocketAddrAny>,
-}
-
-impl SendBatch {
-    pub(super) fn new() -> Self {
-        SendBatch {
-            bytes: Vec::with_capacity(BATCH * 2048),
-            queued: Vec::with_capacity(BATCH),
-            #[cfg(target_os = "linux")]
-            addrs: Vec::with_capacity(BATCH),
-        }
-    }
-
-    /// Queues `data` for `to`. Returns true when the batch is full and
-    /// should be flushed.
-    pub(super) fn push(&mut self, to: SocketAddr, data: &[u8]) -> bool {
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(data);
-        self.queued.push((to, start..self.bytes.len()));
-        self.queued.len() >= BATCH
-    }
-
-    /// Sends everything queued. A datagram the kernel refuses is dropped,
-    /// as the network would; returns how many were dropped.
-    pub(super) fn flush(&mut self, socket: &mio::net::UdpSocket) -> usize {
-        let dropped = self.send_all(socket);
-        self.bytes.clear();
-        self.queued.clear();
-        dropped
-    }
-
-    #[cfg(target_os = "linux")]
-    fn send_all(&mut self, socket: &mio::net::UdpSocket) -> usize {
-        use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, SocketAddrAny, sendmmsg};
-        use std::io::IoSlice;
-
-        let bytes = &self.bytes;
-        self.addrs.clear();
-        self.addrs
-            .extend(self.queued.iter().map(|(to, _)| SocketAddrAny::from(*to)));
-        let slices: Vec<[IoSlice<'_>; 1]> = self
-            .queued
-            .iter()
-            .map(|(_, range)| [IoSlice::new(bytes.get(range.clone()).unwrap_or_default())])
-            .collect();
-        let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = self
-            .queued
-            .iter()
-            .map(|_| SendAncillaryBuffer::default())
-            .collect();
-        let mut messages: Vec<MMsgHdr<'_>> = self
-            .addrs
-            .iter()
-            .zip(&slices)
-            .zip(controls.iter_mut())
-            .map(|((addr, slice), control)| MMsgHdr::new_with_addr(addr, slice, control))
-            .collect();
-        let mut dropped = 0;
-        let mut next = 0;
-        while let Some(pending) = messages.get_mut(next..).filter(|m| !m.is_empty()) {
-            match sendmmsg(socket, pending, SendFlags::empty()) {
-                Ok(sent) => next += sent.max(1),
-                Err(e) => {
-                    // The first pending datagram was refused: skip it.
-                    tracing::debug!(error = %e, "udp send failed");
-                    dropped += 1;
-                    next += 1;
-                }
-            }
-        }
-        dropped
-    }
-
-    #[cfg(not(target_os = "linux"))]
-    fn send_all(&mut self, socket: &mio::net::UdpSocket) -> usize {
-        let mut dropped = 0;
-        for (to, range) in &self.queued {
-            let data = self.bytes.get(range.clone()).unwrap_or_default();
-            if let Err(e) = socket.send_to(data, *to) {
-                tracing::debug!(error = %e, %to, "udp send failed");
-                dropped += 1;
-            }
-        }
-        dropped
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+    use crate::driver::send_batch::SendBatch;
     use std::time::{Duration, Instant};
 
     fn bound() -> mio::net::UdpSocket {
@@ -241,9 +147,11 @@ mod tests {
         let (a, b, sink) = (bound(), bound(), bound());
         let to = sink.local_addr().unwrap();
         let mut batch = SendBatch::new();
-        for i in 0..(BATCH + 8) as u16 {
-            if batch.push(to, &i.to_be_bytes()) {
-                assert_eq!(i as usize, BATCH - 1, "full at exactly BATCH datagrams");
+        // Each datagram longer than the one before: none joins a GSO train.
+        let datagram = |i: usize| vec![i as u8; i + 1];
+        for i in 0..BATCH + 8 {
+            if batch.push(to, &datagram(i)) {
+                assert_eq!(i, BATCH - 1, "full at exactly BATCH sends");
                 assert_eq!(batch.flush(&a), 0);
             }
         }
@@ -251,7 +159,7 @@ mod tests {
         let got = receive(&sink, BATCH + 8);
         assert_eq!(got.len(), BATCH + 8);
         for (i, (from, data)) in got.iter().enumerate() {
-            assert_eq!(data, &(i as u16).to_be_bytes());
+            assert_eq!(data, &datagram(i));
             let sender = if i < BATCH { &a } else { &b };
             assert_eq!(*from, sender.local_addr().unwrap());
         }

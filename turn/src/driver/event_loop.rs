@@ -5,7 +5,8 @@
 //! batches ([`RecvBatch`], `recvmmsg`), feeds each datagram to the core and
 //! sends the transmit at once: to a peer with one `sendto` on the relay
 //! socket, to a UDP client into a [`SendBatch`] flushed with `sendmmsg` at
-//! the end of the turn (or when full). Events from tokio (TCP/TLS frames,
+//! the end of the turn (or when full), equal datagrams to one client as
+//! one GSO train. Events from tokio (TCP/TLS frames,
 //! controls) arrive on a channel with a [`mio::Waker`]. Timers are the
 //! poll timeout.
 
@@ -19,8 +20,9 @@ use mio::{Events, Interest, Poll, Token};
 use tokio::sync::mpsc::{self, error::TryRecvError};
 use tracing::{debug, info, warn};
 
-use super::batch::{BATCH, RecvBatch, SendBatch};
+use super::batch::{BATCH, RecvBatch};
 use super::relay::{RelaySockets, SocketRelays};
+use super::send_batch::SendBatch;
 use super::{Control, Event, unix_now};
 use crate::server::{Destination, FiveTuple, Stats, Transmit, Transport, TurnServer};
 

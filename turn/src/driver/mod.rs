@@ -11,6 +11,7 @@
 mod batch;
 mod event_loop;
 mod relay;
+mod send_batch;
 mod stream;
 pub mod tls;
 
