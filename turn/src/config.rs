@@ -59,6 +59,9 @@ pub enum UnauthenticatedReplies {
     NoLargerThanRequest,
 }
 
+/// The most core threads `core_threads = 0` picks.
+pub const MAX_AUTO_CORE_THREADS: usize = 8;
+
 /// Everything the sans-IO core needs to know.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnConfig {
@@ -75,6 +78,13 @@ pub struct TurnConfig {
     /// Ports the driver binds relay sockets on. Default 49152–65535, the
     /// range RFC 8656 §7.2 recommends.
     pub relay_ports: RangeInclusive<u16>,
+    /// Threads that relay (the driver's setting; a reload does not change
+    /// it). Each owns the allocations of the clients the kernel hashes to
+    /// its share of the client UDP port (`SO_REUSEPORT`) and a slice of
+    /// `relay_ports`. 0 (the default) means one per two CPUs, at least one,
+    /// at most [`MAX_AUTO_CORE_THREADS`], and at least 1024 relay ports
+    /// each.
+    pub core_threads: usize,
     /// Allocation lifetime without a LIFETIME attribute, and the least one
     /// granted. Default 600 s (RFC 8656 §7.2).
     pub default_allocation_lifetime: Duration,
@@ -134,6 +144,7 @@ impl Default for TurnConfig {
             external_ipv4: None,
             external_ipv6: None,
             relay_ports: 49152..=65535,
+            core_threads: 0,
             default_allocation_lifetime: Duration::from_secs(600),
             max_allocation_lifetime: Duration::from_secs(3600),
             permission_lifetime: Duration::from_secs(300),

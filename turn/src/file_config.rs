@@ -37,6 +37,9 @@ pub struct FileConfig {
     pub external_ip: Option<IpAddr>,
     /// Relay port range, `"49152-65535"` by default.
     pub relay_ports: String,
+    /// Relaying threads; 0 (default) = one per two CPUs (at least 1, at
+    /// most 8, and at least 1024 relay ports each). Read at start only.
+    pub core_threads: usize,
     /// Realm. Default `samtale`.
     pub realm: String,
     /// Region label, e.g. `eu-north-1`. Default `local`.
@@ -79,6 +82,7 @@ impl Default for FileConfig {
             relay_ip_other_family: None,
             external_ip: None,
             relay_ports: format!("{}-{}", t.relay_ports.start(), t.relay_ports.end()),
+            core_threads: t.core_threads,
             realm: t.realm,
             region: t.region,
             rest_secrets: Vec::new(),
@@ -200,6 +204,7 @@ impl FileConfig {
             external_ipv4,
             external_ipv6,
             relay_ports: lo..=hi,
+            core_threads: self.core_threads,
             max_allocations_per_user: self.max_allocations_per_user,
             max_allocations_total: self.max_allocations_total,
             max_permissions_per_allocation: self.max_permissions_per_allocation,

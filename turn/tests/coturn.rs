@@ -199,6 +199,36 @@ async fn uclient_relays_over_udp_with_channel_data() {
     }
 }
 
+/// Two core threads share the client port: uclient's sessions spread over
+/// both (the kernel hashes each client's 4-tuple), and every one relays.
+#[tokio::test]
+async fn sessions_spread_over_two_core_threads_and_all_relay() {
+    let config = TurnConfig {
+        core_threads: 2,
+        ..config(true)
+    };
+    let turn = start(config, false).await;
+    let (_peer, port) = peer();
+    let load = ["-m", "20", "-n", "50", "-l", "200", "-c", "-W", SECRET];
+    let r = uclient(&turn, port, &load).await;
+    assert_clean(&r, 1000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let shards = turn.handle.shard_stats();
+        let created: Vec<u64> = shards.iter().map(|s| s.allocations_created).collect();
+        // 20 sessions on one thread alone would be a 1-in-500 000 chance.
+        if created.len() == 2 && created.iter().all(|c| *c > 0) && created.iter().sum::<u64>() >= 20
+        {
+            let total = turn.handle.stats.lock().unwrap().clone();
+            assert_eq!(total.allocations_created, created.iter().sum::<u64>());
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{created:?}");
+    }
+}
+
 #[tokio::test]
 async fn uclient_relays_over_udp_with_send_indications() {
     let turn = start(config(true), false).await;

@@ -124,3 +124,43 @@ fn channels_per_allocation_are_capped() {
     assert!(client.bind(&mut server, t0, 0x4001, peer(2)).is_success());
     assert_eq!(server.stats(t0).channels, 2);
 }
+
+/// Two cores of one server (shards) share one ledger: the limits hold
+/// across them, and an allocation gone on one frees quota on the other.
+#[test]
+fn quotas_hold_across_shards_sharing_a_ledger() {
+    use samtale_turn::server::{AllocationLedger, TurnServer};
+    let config = TurnConfig {
+        max_allocations_per_user: 2,
+        max_allocations_total: 3,
+        ..config()
+    };
+    let ledger = AllocationLedger::new();
+    let t0 = std::time::Instant::now();
+    let shard = || {
+        TurnServer::new(config.clone(), FakeRelays::default(), t0, UNIX0)
+            .unwrap()
+            .with_ledger(ledger.clone())
+    };
+    let (mut a, mut b) = (shard(), shard());
+    let mut bob_on_a = Client::rest(udp("203.0.113.1:1"), "bob", SECRET, secs(600));
+    bob_on_a.allocate_ok(&mut a, t0);
+    Client::rest(udp("203.0.113.2:1"), "bob", SECRET, secs(600)).allocate_ok(&mut b, t0);
+    let mut bob_third = Client::rest(udp("203.0.113.3:1"), "bob", SECRET, secs(600));
+    assert_eq!(
+        bob_third.allocate(&mut b, t0).error_code(),
+        Some(486),
+        "bob holds two"
+    );
+    Client::rest(udp("203.0.113.4:1"), "carol", SECRET, secs(600)).allocate_ok(&mut b, t0);
+    let mut dave = Client::rest(udp("203.0.113.5:1"), "dave", SECRET, secs(600));
+    assert_eq!(
+        dave.allocate(&mut a, t0).error_code(),
+        Some(486),
+        "three in total"
+    );
+    assert_eq!((ledger.total(), ledger.users()), (3, 2));
+    assert!(bob_on_a.refresh(&mut a, t0, Some(0)).is_success());
+    dave.allocate_ok(&mut a, t0);
+    assert_eq!(a.stats(t0).users, 3, "users come from the shared ledger");
+}

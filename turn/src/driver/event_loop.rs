@@ -1,5 +1,5 @@
-//! The core thread: one epoll loop (`mio`) that owns the [`TurnServer`], the
-//! client UDP socket and every relay socket.
+//! A core thread: one epoll loop (`mio`) that owns a [`TurnServer`], its
+//! client UDP socket and its relay sockets (one shard, see [`super::shards`]).
 //!
 //! Each turn it waits for readiness, then drains every readable socket in
 //! batches ([`RecvBatch`], `recvmmsg`), feeds each datagram to the core and
@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
@@ -23,8 +23,9 @@ use tracing::{debug, info, warn};
 use super::batch::{BATCH, RecvBatch};
 use super::relay::{RelaySockets, SocketRelays};
 use super::send_batch::SendBatch;
+use super::shards::StatsBoard;
 use super::{Control, Event, unix_now};
-use crate::server::{Destination, FiveTuple, Stats, Transmit, Transport, TurnServer};
+use crate::server::{Destination, FiveTuple, Transmit, Transport, TurnServer};
 
 /// The poller's token for the tokio-side [`mio::Waker`].
 pub(super) const WAKER: Token = Token(0);
@@ -81,7 +82,9 @@ pub(super) struct EventLoop {
     /// Kept so the waker's file descriptor outlives the last sender: closing
     /// it would drop a wake-up not yet collected.
     _waker: Arc<mio::Waker>,
-    stats: Arc<Mutex<Stats>>,
+    /// This shard's index on the board.
+    shard: usize,
+    board: Arc<StatsBoard>,
     draining: bool,
 }
 
@@ -92,7 +95,7 @@ impl EventLoop {
         poll: Poll,
         mut udp: UdpSocket,
         (events, waker): (mpsc::Receiver<Event>, Arc<mio::Waker>),
-        stats: Arc<Mutex<Stats>>,
+        (shard, board): (usize, Arc<StatsBoard>),
     ) -> std::io::Result<Self> {
         poll.registry()
             .register(&mut udp, CLIENT_UDP, Interest::READABLE)?;
@@ -109,7 +112,8 @@ impl EventLoop {
             },
             events,
             _waker: waker,
-            stats,
+            shard,
+            board,
             draining: false,
         })
     }
@@ -167,11 +171,9 @@ impl EventLoop {
                 self.server.set_wall_clock(now, unix_now());
                 let stats = self.server.stats(now);
                 let done = self.draining && stats.allocations == 0;
-                if let Ok(mut s) = self.stats.lock() {
-                    *s = stats;
-                }
+                self.board.publish(self.shard, stats);
                 if done {
-                    info!("drained: no allocations left");
+                    info!(shard = self.shard, "drained: no allocations left");
                     return;
                 }
             }

@@ -1,21 +1,24 @@
 //! The driver around [`TurnServer`]: UDP, TCP and TLS listeners, one UDP
 //! relay socket per allocation, timers, drain and reload.
 //!
-//! One OS thread owns the core and polls the client UDP socket and every
+//! A core thread owns a core and polls its client UDP socket and every
 //! relay socket itself (epoll through `mio`), draining each readable socket
 //! with batched receives and sending client-bound datagrams in batches: no
-//! channel, lock or task wake-up per packet (see [`event_loop`]). TCP/TLS
-//! connections live on tokio and hand frames to that thread over a channel.
-//! Nothing here decides anything about TURN.
+//! channel, lock or task wake-up per packet (see [`event_loop`]). Several
+//! core threads share the client port, each with its own clients (see
+//! [`shards`]). TCP/TLS connections live on tokio and hand frames to their
+//! shard's thread over a channel. Nothing here decides anything about TURN.
 
 mod batch;
 mod event_loop;
 mod relay;
 mod send_batch;
+mod shards;
 mod stream;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +26,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::TurnConfig;
-use crate::server::{FiveTuple, Stats, Transport, TurnServer};
+use crate::server::{AllocationLedger, FiveTuple, Stats, Transport, TurnServer};
 
 use event_loop::EventLoop;
 
@@ -112,8 +115,22 @@ impl Drop for EventSender {
     }
 }
 
+/// Every shard's [`EventSender`]; a connection's events go to one.
+#[derive(Clone)]
+struct Shards(Arc<[EventSender]>);
+
+impl Shards {
+    fn for_stream(&self, tuple: &FiveTuple) -> Option<&EventSender> {
+        self.0.get(shards::for_stream(tuple, self.0.len()))
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.iter().all(EventSender::is_closed)
+    }
+}
+
 /// Commands from the outside (signals, tests).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Control {
     /// Refuse new allocations; stop when the last one is gone.
     Drain,
@@ -133,8 +150,10 @@ pub struct Listeners {
 
 /// A running TURN server.
 pub struct TurnHandle {
-    /// Latest statistics (refreshed every second and on change of state).
+    /// Latest statistics, summed over the core threads (refreshed every
+    /// second).
     pub stats: Arc<Mutex<Stats>>,
+    board: Arc<shards::StatsBoard>,
     /// Send controls.
     pub control: mpsc::Sender<Control>,
     /// Becomes true when the server has stopped.
@@ -145,6 +164,13 @@ pub struct TurnHandle {
     pub tcp_addr: Option<SocketAddr>,
     /// The client TLS address.
     pub tls_addr: Option<SocketAddr>,
+}
+
+impl TurnHandle {
+    /// Each core thread's latest statistics (their sum is [`Self::stats`]).
+    pub fn shard_stats(&self) -> Vec<Stats> {
+        self.board.per_shard()
+    }
 }
 
 fn unix_now() -> u64 {
@@ -184,58 +210,80 @@ pub fn spawn_with_relay_ips(
     listeners: Listeners,
     relay_ips: &[std::net::IpAddr],
 ) -> Result<TurnHandle, StartError> {
-    let relays = SocketRelays::new(relay_ips, config.relay_ports.clone());
-    let server = TurnServer::new(config, relays, Instant::now(), unix_now())?;
+    config.validate()?;
     let udp = listeners.udp.into_std()?;
     let udp_addr = udp.local_addr()?;
-    tune_udp_socket(&udp);
-    let udp = mio::net::UdpSocket::from_std(udp);
+    let sockets = shards::client_sockets(udp, shards::count(&config));
+    let port_slices = shards::port_slices(&config.relay_ports, sockets.len());
+    let ledger = AllocationLedger::new();
+    let board = Arc::new(shards::StatsBoard::new(sockets.len(), ledger.clone()));
+    // One nonce secret and one clock: a nonce from one shard is good at all.
+    let (nonce_secret, now, unix) = (rand::random::<[u8; 32]>(), Instant::now(), unix_now());
+    let (stopped_tx, stopped) = watch::channel(false);
+    let stopped_tx = Arc::new(stopped_tx);
+    let running = Arc::new(AtomicUsize::new(sockets.len()));
+    let mut senders = Vec::with_capacity(sockets.len());
+    for (index, (udp, ports)) in sockets.into_iter().zip(port_slices).enumerate() {
+        let server = TurnServer::new(
+            config.clone(),
+            SocketRelays::new(relay_ips, ports),
+            now,
+            unix,
+        )?
+        .with_nonce_secret(nonce_secret)
+        .with_ledger(ledger.clone());
+        tune_udp_socket(&udp);
+        udp.set_nonblocking(true)?;
+        let udp = mio::net::UdpSocket::from_std(udp);
+        let poll = mio::Poll::new()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        senders.push(EventSender {
+            tx: Some(events_tx),
+            waker: waker.clone(),
+        });
+        let core = EventLoop::new(server, poll, udp, (events, waker), (index, board.clone()))?;
+        let (running, stopped_tx) = (running.clone(), stopped_tx.clone());
+        std::thread::Builder::new()
+            .name(format!("turn-core-{index}"))
+            .spawn(move || {
+                core.run();
+                if running.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    let _ = stopped_tx.send(true);
+                }
+            })?;
+    }
+    let shards = Shards(senders.into());
     let tcp_addr = listeners.tcp.as_ref().and_then(|l| l.local_addr().ok());
     let tls_addr = listeners
         .tls
         .as_ref()
         .and_then(|(l, _)| l.local_addr().ok());
-
-    let poll = mio::Poll::new()?;
-    let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
-    let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
-    let sender = EventSender {
-        tx: Some(events_tx),
-        waker: waker.clone(),
-    };
-    let stats = Arc::new(Mutex::new(Stats::default()));
-    let core = EventLoop::new(server, poll, udp, (events, waker), stats.clone())?;
-    let (stopped_tx, stopped) = watch::channel(false);
-    std::thread::Builder::new()
-        .name("turn-core".into())
-        .spawn(move || {
-            core.run();
-            let _ = stopped_tx.send(true);
-        })?;
-
     if let Some(tcp) = listeners.tcp {
-        tokio::spawn(stream::accept(tcp, Transport::Tcp, None, sender.clone()));
+        tokio::spawn(stream::accept(tcp, Transport::Tcp, None, shards.clone()));
     }
     if let Some((tls, settings)) = listeners.tls {
         tokio::spawn(stream::accept(
             tls,
             Transport::Tls,
             Some(settings),
-            sender.clone(),
+            shards.clone(),
         ));
     }
-    let (control, mut control_rx) = mpsc::channel(16);
+    let (control, mut control_rx) = mpsc::channel::<Control>(16);
     tokio::spawn(async move {
         while let Some(c) = control_rx.recv().await {
-            if !sender.send(Event::Control(c)).await {
-                return;
+            for shard in shards.0.iter() {
+                // A shard that already stopped (drained) takes no more.
+                shard.send(Event::Control(c.clone())).await;
             }
         }
         // The handle is gone; the server runs on as long as this runtime.
         std::future::pending::<()>().await;
     });
     Ok(TurnHandle {
-        stats,
+        stats: board.total(),
+        board,
         control,
         stopped,
         udp_addr,

@@ -1,15 +1,13 @@
 //! TCP and TLS client connections: accept, split the byte stream into STUN
 //! messages and ChannelData frames (RFC 8656 §4), write replies.
 
-use std::net::SocketAddr;
-
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::tls::TlsSettings;
-use super::{Event, EventSender, MAX_PACKET};
+use super::{Event, EventSender, MAX_PACKET, Shards};
 use crate::codec::stream_frame_len;
 use crate::server::{FiveTuple, Transport};
 
@@ -20,7 +18,7 @@ pub(super) async fn accept(
     listener: TcpListener,
     transport: Transport,
     tls: Option<TlsSettings>,
-    events: EventSender,
+    shards: Shards,
 ) {
     let Ok(server) = listener.local_addr() else {
         return;
@@ -30,7 +28,7 @@ pub(super) async fn accept(
             Ok(x) => x,
             Err(e) => {
                 debug!(error = %e, "accept failed");
-                if events.is_closed() {
+                if shards.is_closed() {
                     return;
                 }
                 continue;
@@ -42,7 +40,9 @@ pub(super) async fn accept(
             server,
             transport,
         };
-        let events = events.clone();
+        let Some(events) = shards.for_stream(&tuple).cloned() else {
+            return;
+        };
         match &tls {
             None => {
                 tokio::spawn(serve(stream, tuple, events));
@@ -115,6 +115,3 @@ async fn read_frames<R: AsyncRead + Unpin>(reader: &mut R, tuple: FiveTuple, eve
         }
     }
 }
-
-#[allow(dead_code)]
-fn _assert_send(_: SocketAddr) {}

@@ -15,6 +15,7 @@
 
 mod allocation;
 mod authenticate;
+mod ledger;
 mod relay;
 mod relaying;
 mod reply;
@@ -27,6 +28,7 @@ use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Instant;
 
+pub use ledger::AllocationLedger;
 pub use relay::{RelayAllocator, RelayError};
 pub use stats::Stats;
 pub use types::{Destination, FiveTuple, OwnedTransmit, Transmit, Transport};
@@ -119,6 +121,13 @@ impl<A: RelayAllocator> TurnServer<A> {
     /// deterministic tests).
     pub fn with_nonce_secret(mut self, secret: [u8; 32]) -> Self {
         self.nonces = NonceIssuer::new(secret, self.config.nonce_lifetime);
+        self
+    }
+
+    /// Counts allocation quotas in `ledger`, shared with the other shards
+    /// of one server. Call before the first allocation.
+    pub fn with_ledger(mut self, ledger: AllocationLedger) -> Self {
+        self.table = AllocationTable::with_ledger(ledger);
         self
     }
 
@@ -234,7 +243,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             allocations: self.table.len(),
             permissions,
             channels,
-            users: self.table.tracked_users(),
+            users: self.table.ledger().users(),
             timer_entries: self.table.timer_entries(),
             allocations_created: c.allocations_created,
             allocations_deleted: c.allocations_deleted,

@@ -109,18 +109,23 @@ impl<A: RelayAllocator> TurnServer<A> {
             // new ones go to another node.
             return self.reply_error(buf, info, key, code::INSUFFICIENT_CAPACITY, &[]);
         }
-        if self.table.user_count(&auth.quota_user) >= self.config.max_allocations_per_user
-            || self.table.len() >= self.config.max_allocations_total
-        {
+        let reserved = self.table.ledger().try_reserve(
+            &auth.quota_user,
+            self.config.max_allocations_per_user,
+            self.config.max_allocations_total,
+        );
+        if !reserved {
             return self.reply_error(buf, info, key, code::ALLOCATION_QUOTA_REACHED, &[]);
         }
         let relay = match self.allocator.open(family, &tuple) {
             Ok(relay) => relay,
-            Err(RelayError::FamilyUnsupported) => {
-                return self.reply_error(buf, info, key, code::ADDRESS_FAMILY_NOT_SUPPORTED, &[]);
-            }
-            Err(_) => {
-                return self.reply_error(buf, info, key, code::INSUFFICIENT_CAPACITY, &[]);
+            Err(e) => {
+                self.table.ledger().release(&auth.quota_user);
+                let code = match e {
+                    RelayError::FamilyUnsupported => code::ADDRESS_FAMILY_NOT_SUPPORTED,
+                    _ => code::INSUFFICIENT_CAPACITY,
+                };
+                return self.reply_error(buf, info, key, code, &[]);
             }
         };
         let lifetime = self.granted_lifetime(requested_lifetime);

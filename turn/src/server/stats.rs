@@ -38,6 +38,27 @@ pub struct Stats {
     pub bytes_to_clients: u64,
 }
 
+impl Stats {
+    /// Adds another shard's figures. `users` is not additive (one user can
+    /// hold allocations on several shards): the caller sets it.
+    pub fn add(&mut self, other: &Stats) {
+        self.allocations += other.allocations;
+        self.permissions += other.permissions;
+        self.channels += other.channels;
+        self.timer_entries += other.timer_entries;
+        self.allocations_created += other.allocations_created;
+        self.allocations_deleted += other.allocations_deleted;
+        self.auth_failures += other.auth_failures;
+        self.denied_peers += other.denied_peers;
+        self.malformed += other.malformed;
+        self.rate_limited += other.rate_limited;
+        self.packets_to_peers += other.packets_to_peers;
+        self.bytes_to_peers += other.bytes_to_peers;
+        self.packets_to_clients += other.packets_to_clients;
+        self.bytes_to_clients += other.bytes_to_clients;
+    }
+}
+
 /// The counting part of [`Stats`].
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Counters {

@@ -1,5 +1,5 @@
-//! All allocations, indexed by 5-tuple and by relay address, with per-user
-//! counts and one timer heap.
+//! All allocations, indexed by 5-tuple and by relay address, with one
+//! timer heap; quota counts live in the shared [`AllocationLedger`].
 //!
 //! Each allocation has at most one live heap entry, at `scheduled_at`. A
 //! change that brings its next deadline earlier pushes a new entry; one
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use foldhash::HashMap;
 
 use super::allocation::Allocation;
+use super::ledger::AllocationLedger;
 use super::types::FiveTuple;
 
 pub(crate) type AllocationId = u64;
@@ -27,7 +28,7 @@ pub(crate) struct AllocationTable {
     allocations: HashMap<AllocationId, Allocation>,
     by_tuple: HashMap<FiveTuple, AllocationId>,
     by_relay: HashMap<SocketAddr, AllocationId>,
-    per_user: HashMap<String, usize>,
+    ledger: AllocationLedger,
     timers: BinaryHeap<Reverse<(Instant, AllocationId)>>,
 }
 
@@ -36,12 +37,15 @@ impl AllocationTable {
         self.allocations.len()
     }
 
-    pub fn user_count(&self, quota_user: &str) -> usize {
-        self.per_user.get(quota_user).copied().unwrap_or(0)
+    pub fn with_ledger(ledger: AllocationLedger) -> Self {
+        Self {
+            ledger,
+            ..Self::default()
+        }
     }
 
-    pub fn tracked_users(&self) -> usize {
-        self.per_user.len()
+    pub fn ledger(&self) -> &AllocationLedger {
+        &self.ledger
     }
 
     pub fn timer_entries(&self) -> usize {
@@ -52,15 +56,12 @@ impl AllocationTable {
         self.allocations.values()
     }
 
+    /// Inserts an allocation whose quota the caller reserved in the ledger.
     pub fn insert(&mut self, allocation: Allocation, cooldown: Duration) -> AllocationId {
         let id = self.next_id;
         self.next_id += 1;
         self.by_tuple.insert(allocation.five_tuple, id);
         self.by_relay.insert(allocation.relay, id);
-        *self
-            .per_user
-            .entry(allocation.quota_user.clone())
-            .or_insert(0) += 1;
         let deadline = allocation.next_deadline(cooldown);
         let mut allocation = allocation;
         allocation.scheduled_at = deadline;
@@ -89,12 +90,7 @@ impl AllocationTable {
         let allocation = self.allocations.remove(&id)?;
         self.by_tuple.remove(&allocation.five_tuple);
         self.by_relay.remove(&allocation.relay);
-        if let Some(count) = self.per_user.get_mut(&allocation.quota_user) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                self.per_user.remove(&allocation.quota_user);
-            }
-        }
+        self.ledger.release(&allocation.quota_user);
         Some(allocation)
     }
 
