@@ -20,8 +20,9 @@ use super::batch::BATCH;
 const MAX_SEGMENTS: usize = 64;
 /// Bytes per train: the whole train must fit one IP packet's length field.
 const MAX_TRAIN_BYTES: usize = 65_000;
-/// Bytes queued before a flush is due.
-const MAX_QUEUED_BYTES: usize = 512 * 1024;
+/// Bytes queued before a flush is due (two full trains): the buffer stays
+/// small next to the allocations it serves.
+const MAX_QUEUED_BYTES: usize = 128 * 1024;
 
 /// Datagrams to one destination: `segment` bytes each, the last possibly
 /// shorter. A train of one is an ordinary datagram.
@@ -67,6 +68,9 @@ pub(super) struct SendBatch {
     bytes: Vec<u8>,
     queued: Vec<Train>,
     gso: bool,
+    /// Tests: the kernel refuses every train, as one without GSO would.
+    #[cfg(test)]
+    refuse_trains: bool,
 }
 
 impl SendBatch {
@@ -75,6 +79,8 @@ impl SendBatch {
             bytes: Vec::with_capacity(BATCH * 2048),
             queued: Vec::with_capacity(BATCH),
             gso: cfg!(target_os = "linux"),
+            #[cfg(test)]
+            refuse_trains: false,
         }
     }
 
@@ -113,6 +119,13 @@ impl SendBatch {
         while let Some(first) = self.queued.get(next) {
             let (run, gso_size) = run_sharing_gso_size(&self.queued[next..]);
             let trains = &self.queued[next..next + run];
+            #[cfg(test)]
+            if self.refuse_trains && gso_size.is_some() {
+                let first = first.clone();
+                dropped += self.refused(socket, &first);
+                next += 1;
+                continue;
+            }
             match send_run(socket, &self.bytes, trains, gso_size) {
                 Ok(sent) if sent > 0 => next += sent,
                 Ok(_) => {
@@ -263,6 +276,66 @@ mod tests {
         assert_eq!(batch.flush(&source), 0);
         assert_eq!(received(&sink, 10), sent, "ten datagrams, in order, apart");
         assert!(batch.gso, "the kernel took the train");
+    }
+
+    #[test]
+    fn ipv6_and_dual_stack_sockets_send_trains_too() {
+        let bind = |a: &str| mio::net::UdpSocket::bind(a.parse().unwrap()).unwrap();
+        let v6_sink = bind("[::1]:0");
+        let v4_sink = bind("127.0.0.1:0");
+        let mapped = |s: &mio::net::UdpSocket| {
+            let port = s.local_addr().unwrap().port();
+            format!("[::ffff:127.0.0.1]:{port}").parse().unwrap()
+        };
+        // A v6 socket to a v6 client; a dual-stack one to a v4 client seen
+        // as IPv4-mapped (as the listener on [::] sees it).
+        let cases = [
+            (bind("[::1]:0"), v6_sink.local_addr().unwrap(), &v6_sink),
+            (bind("[::]:0"), mapped(&v4_sink), &v4_sink),
+        ];
+        for (source, to, sink) in &cases {
+            let mut batch = SendBatch::new();
+            let sent: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1200]).collect();
+            for datagram in &sent {
+                batch.push(*to, datagram);
+            }
+            assert_eq!(batch.flush(source), 0);
+            let ipv6 = sink.local_addr().unwrap().is_ipv6();
+            let mut recv = RecvBatch::new();
+            let mut got = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while got.len() < sent.len() && Instant::now() < deadline {
+                for i in 0..recv.recv(sink, ipv6).unwrap() {
+                    got.push(recv.get(i).unwrap().1.to_vec());
+                }
+            }
+            assert_eq!(got, sent, "to {to}");
+            assert!(batch.gso, "the kernel took the train to {to}");
+        }
+    }
+
+    #[test]
+    fn a_refused_train_goes_one_by_one_and_gso_stays_off() {
+        let (source, sink) = (bound(), bound());
+        let to = sink.local_addr().unwrap();
+        let mut batch = SendBatch::new();
+        batch.refuse_trains = true;
+        let sent: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 500]).collect();
+        for datagram in &sent {
+            batch.push(to, datagram);
+        }
+        if cfg!(target_os = "linux") {
+            assert_eq!(batch.sends(), 1, "queued as a train");
+        }
+        assert_eq!(batch.flush(&source), 0, "nothing lost");
+        assert_eq!(received(&sink, 4), sent);
+        assert!(!batch.gso, "GSO is off from now on");
+        for datagram in &sent {
+            batch.push(to, datagram);
+        }
+        assert_eq!(batch.sends(), 4, "no more trains");
+        assert_eq!(batch.flush(&source), 0);
+        assert_eq!(received(&sink, 4), sent);
     }
 
     #[test]
