@@ -28,6 +28,9 @@ struct Args {
     /// Runs per configuration; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// samtale-turn's `core_threads` (0: its default, one per two CPUs).
+    #[arg(long, default_value_t = 0)]
+    core_threads: usize,
 }
 
 const SECRET: &str = "bench-secret";
@@ -114,14 +117,19 @@ fn start_coturn(port: u16, relay: (u16, u16)) -> anyhow::Result<Proc> {
     Ok(Proc(child))
 }
 
-fn start_samtale(binary: &PathBuf, port: u16, relay: (u16, u16)) -> anyhow::Result<Proc> {
+fn start_samtale(
+    binary: &PathBuf,
+    port: u16,
+    relay: (u16, u16),
+    core_threads: usize,
+) -> anyhow::Result<Proc> {
     let dir = std::env::temp_dir().join(format!("turn-bench-{port}"));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("turn.toml");
     std::fs::write(
         &config,
         format!(
-            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\n",
+            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\ncore_threads = {core_threads}\n",
             relay.0, relay.1
         ),
     )?;
@@ -273,7 +281,7 @@ fn main() -> anyhow::Result<()> {
                 let server = if *name == "coturn" {
                     start_coturn(port, relay)?
                 } else {
-                    start_samtale(&binary, port, relay)?
+                    start_samtale(&binary, port, relay, args.core_threads)?
                 };
                 wait_listening(port)?;
                 runs[i].push(load(&server, port, sessions, args.messages)?);
