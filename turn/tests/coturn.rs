@@ -245,6 +245,23 @@ async fn uclient_relays_over_tcp() {
     assert_clean(&r, 1000);
 }
 
+/// TCP connections go to the core thread their client address hashes to;
+/// relay data for them comes back through that thread.
+#[tokio::test]
+async fn uclient_relays_over_tcp_with_two_core_threads() {
+    let config = TurnConfig {
+        core_threads: 2,
+        ..config(true)
+    };
+    let turn = start(config, false).await;
+    let (_peer, port) = peer();
+    let load = [
+        "-m", "10", "-n", "100", "-l", "200", "-c", "-t", "-W", SECRET,
+    ];
+    let r = uclient(&turn, port, &load).await;
+    assert_clean(&r, 1000);
+}
+
 #[tokio::test]
 async fn uclient_relays_over_tls() {
     let turn = start(config(true), true).await;
