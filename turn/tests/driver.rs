@@ -3,11 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::net::IpAddr;
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use common::{Client, Response, SECRET, channel_data, secs, udp};
+use samtale_turn::codec::{Attribute, Method, TransactionId};
 use samtale_turn::config::TurnConfig;
 use samtale_turn::driver::{self, Control, Listeners, TurnHandle};
+use samtale_turn::peer_filter::PeerFilter;
 use tokio::net::UdpSocket;
 
 const BOUND: Duration = Duration::from_secs(10);
@@ -98,4 +103,118 @@ fn the_core_stops_with_the_runtime_that_started_it() {
             .expect("core thread stops once its runtime is gone")
             .unwrap();
     });
+}
+
+/// One request over a real socket, with the 401/nonce round trip.
+async fn transact(
+    socket: &UdpSocket,
+    server: SocketAddr,
+    client: &mut Client,
+    method: Method,
+    attrs: &[Attribute<'_>],
+) -> Response {
+    for _ in 0..2 {
+        let request = client.request(method, TransactionId::random(), attrs);
+        socket.send_to(&request, server).await.unwrap();
+        let mut buf = vec![0u8; 2048];
+        let (n, _) = tokio::time::timeout(BOUND, socket.recv_from(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        let response = Response(buf[..n].to_vec());
+        if response.error_code() == Some(401) && client.nonce.is_none() {
+            client.nonce = response.nonce();
+            continue;
+        }
+        return response;
+    }
+    panic!("no answer after the nonce")
+}
+
+/// Bursts both ways through a channel arrive whole and in order: datagrams
+/// queued per relay socket and per client (GSO trains) keep each one's
+/// bytes, destination and place.
+#[tokio::test]
+async fn bursts_through_a_channel_arrive_whole_and_in_order() {
+    let udp_listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let config = TurnConfig {
+        relay_ports: 45000..=45999,
+        core_threads: 1,
+        rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
+        allowed_peers: PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap(),
+        ..TurnConfig::default()
+    };
+    let listeners = Listeners {
+        udp: udp_listener,
+        tcp: None,
+        tls: None,
+    };
+    let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    let (socket, peer) = (
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let peer_addr = peer.local_addr().unwrap();
+    let mut client = Client::rest(udp("127.0.0.1:1"), "carol", SECRET, secs(600));
+    let allocated = transact(
+        &socket,
+        handle.udp_addr,
+        &mut client,
+        Method::ALLOCATE,
+        &[Attribute::RequestedTransport(17)],
+    )
+    .await;
+    assert!(allocated.is_success(), "{:?}", allocated.error_code());
+    let relayed = allocated.relayed();
+    let channel = 0x4000;
+    let bound = transact(
+        &socket,
+        handle.udp_addr,
+        &mut client,
+        Method::CHANNEL_BIND,
+        &[
+            Attribute::ChannelNumber(channel),
+            Attribute::XorPeerAddress(peer_addr),
+        ],
+    )
+    .await;
+    assert!(bound.is_success(), "{:?}", bound.error_code());
+
+    // Equal sizes, then a shorter one and a longer one.
+    let burst: Vec<Vec<u8>> = (0..24u8)
+        .map(|i| {
+            vec![
+                i;
+                if i == 20 {
+                    300
+                } else {
+                    1000 + 200 * usize::from(i > 20)
+                }
+            ]
+        })
+        .collect();
+    for payload in &burst {
+        socket
+            .send_to(&channel_data(channel, payload), handle.udp_addr)
+            .await
+            .unwrap();
+    }
+    let mut buf = vec![0u8; 4096];
+    for payload in &burst {
+        let (n, from) = tokio::time::timeout(BOUND, peer.recv_from(&mut buf))
+            .await
+            .expect("relayed to the peer")
+            .unwrap();
+        assert_eq!((from, &buf[..n]), (relayed, &payload[..]));
+    }
+    for payload in &burst {
+        peer.send_to(payload, relayed).await.unwrap();
+    }
+    for payload in &burst {
+        let (n, _) = tokio::time::timeout(BOUND, socket.recv_from(&mut buf))
+            .await
+            .expect("relayed to the client")
+            .unwrap();
+        assert_eq!(buf[..n].to_vec(), channel_data(channel, payload));
+    }
 }

@@ -3,12 +3,12 @@
 //!
 //! Each turn it waits for readiness, then drains every readable socket in
 //! batches ([`RecvBatch`], `recvmmsg`), feeds each datagram to the core and
-//! sends the transmit at once: to a peer with one `sendto` on the relay
-//! socket, to a UDP client into a [`SendBatch`] flushed with `sendmmsg` at
-//! the end of the turn (or when full), equal datagrams to one client as
-//! one GSO train. Events from tokio (TCP/TLS frames,
-//! controls) arrive on a channel with a [`mio::Waker`]. Timers are the
-//! poll timeout.
+//! queues the transmit: to a UDP client into a [`SendBatch`] flushed with
+//! `sendmmsg` at the end of the turn (or when full), to a peer into one
+//! flushed when the next transmit leaves by another relay socket. Equal
+//! datagrams to one destination go as one GSO train. Events from tokio
+//! (TCP/TLS frames, controls) arrive on a channel with a [`mio::Waker`].
+//! Timers are the poll timeout.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,10 +39,14 @@ const EVENTS_PER_TURN: usize = 256;
 const TICK: Duration = Duration::from_secs(1);
 
 /// Where the core's transmits go: client UDP (batched), client streams,
-/// relay sockets.
+/// relay sockets (batched while consecutive transmits leave by one).
 struct Outputs {
     udp: UdpSocket,
     to_clients: SendBatch,
+    /// Datagrams for peers queued on the relay socket of `to_peers_from`:
+    /// a burst from one client to its peer leaves as one GSO train.
+    to_peers: SendBatch,
+    to_peers_from: Option<SocketAddr>,
     streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
     relays: RelaySockets,
 }
@@ -62,13 +66,35 @@ impl Outputs {
                 }
             }
             Destination::Peer { relay, peer } => {
-                if let Some(socket) = self.relays.by_addr(&relay)
-                    && let Err(e) = socket.send_to(transmit.data, peer)
-                {
-                    debug!(error = %e, %relay, "relay send failed");
+                if self.to_peers_from != Some(relay) {
+                    self.flush_to_peers();
+                    self.to_peers_from = Some(relay);
+                }
+                if self.to_peers.push(peer, transmit.data) {
+                    self.flush_to_peers();
                 }
             }
         }
+    }
+
+    /// Sends what is queued for peers (a relay gone meanwhile takes its
+    /// datagrams with it).
+    fn flush_to_peers(&mut self) {
+        match self
+            .to_peers_from
+            .and_then(|relay| self.relays.by_addr(&relay))
+        {
+            Some(socket) => {
+                self.to_peers.flush(socket);
+            }
+            None => self.to_peers.discard(),
+        }
+    }
+
+    /// Sends everything queued, at the end of a turn.
+    fn flush(&mut self) {
+        self.flush_to_peers();
+        self.to_clients.flush(&self.udp);
     }
 }
 
@@ -107,6 +133,8 @@ impl EventLoop {
             out: Outputs {
                 udp,
                 to_clients: SendBatch::new(),
+                to_peers: SendBatch::new(),
+                to_peers_from: None,
                 streams: HashMap::new(),
                 relays,
             },
@@ -160,7 +188,7 @@ impl EventLoop {
                     carry.push(token);
                 }
             }
-            self.out.to_clients.flush(&self.out.udp);
+            self.out.flush();
             let now = Instant::now();
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
@@ -183,6 +211,8 @@ impl EventLoop {
     /// Registers relay sockets the core opened and closes the ones it gave up.
     fn sync_relays(&mut self) {
         if self.server.allocator().has_changes() {
+            // Queued datagrams leave before their relay socket may close.
+            self.out.flush_to_peers();
             self.server
                 .allocator_mut()
                 .take_changes(&mut self.out.relays);

@@ -140,9 +140,14 @@ impl SendBatch {
                 }
             }
         }
+        self.discard();
+        dropped
+    }
+
+    /// Drops everything queued (its socket is gone).
+    pub(super) fn discard(&mut self) {
         self.bytes.clear();
         self.queued.clear();
-        dropped
     }
 
     /// The kernel refused `train`: a lone datagram is dropped; a train's
@@ -197,6 +202,11 @@ fn send_run(
     use std::io::IoSlice;
     use std::os::fd::AsRawFd;
 
+    if let ([lone], None) = (trains, gso_size) {
+        // One datagram: no batch headers to build.
+        socket.send_to(bytes.get(lone.range.clone()).unwrap_or_default(), lone.to)?;
+        return Ok(1);
+    }
     let slices: Vec<[IoSlice<'_>; 1]> = trains
         .iter()
         .map(|t| [IoSlice::new(bytes.get(t.range.clone()).unwrap_or_default())])
