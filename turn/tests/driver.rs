@@ -218,3 +218,74 @@ async fn bursts_through_a_channel_arrive_whole_and_in_order() {
         assert_eq!(buf[..n].to_vec(), channel_data(channel, payload));
     }
 }
+
+/// While a server with several core threads drains, clients keep their
+/// allocations on their own threads until they are gone: threads left
+/// without allocations must not close their share of the port (the kernel
+/// would rehash every client over the rest), and the server stops once the
+/// last allocation is gone.
+#[tokio::test]
+async fn a_drain_keeps_clients_on_their_own_core_thread() {
+    let udp_listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let config = TurnConfig {
+        relay_ports: 45000..=45999,
+        core_threads: 8,
+        rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
+        ..TurnConfig::default()
+    };
+    let listeners = Listeners {
+        udp: udp_listener,
+        tcp: None,
+        tls: None,
+    };
+    let mut handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    // Four clients on eight threads: at least four threads hold nothing,
+    // and the clients almost surely sit on two threads or more.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut client = Client::rest(udp("127.0.0.1:1"), "dana", SECRET, secs(600));
+        let allocate = [Attribute::RequestedTransport(17)];
+        let allocated = transact(
+            &socket,
+            handle.udp_addr,
+            &mut client,
+            Method::ALLOCATE,
+            &allocate,
+        )
+        .await;
+        assert!(allocated.is_success(), "{:?}", allocated.error_code());
+        clients.push((socket, client));
+    }
+    handle.control.send(Control::Drain).await.unwrap();
+    // Idle threads publish (and, were they to close their sockets, would
+    // do so) within a second. Every client refreshes all along.
+    let until = tokio::time::Instant::now() + Duration::from_millis(2500);
+    while tokio::time::Instant::now() < until {
+        for (socket, client) in &mut clients {
+            let refreshed = transact(socket, handle.udp_addr, client, Method::REFRESH, &[]).await;
+            assert!(
+                refreshed.is_success(),
+                "refresh during the drain: {:?}",
+                refreshed.error_code()
+            );
+        }
+        assert!(!*handle.stopped.borrow(), "stopped with allocations left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (socket, client) in &mut clients {
+        let deleted = transact(
+            socket,
+            handle.udp_addr,
+            client,
+            Method::REFRESH,
+            &[Attribute::Lifetime(0)],
+        )
+        .await;
+        assert!(deleted.is_success(), "{:?}", deleted.error_code());
+    }
+    tokio::time::timeout(BOUND, handle.stopped.wait_for(|s| *s))
+        .await
+        .expect("all core threads stop once the last allocation is gone")
+        .unwrap();
+}

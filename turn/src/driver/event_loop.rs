@@ -198,8 +198,10 @@ impl EventLoop {
                 next_tick = now + TICK;
                 self.server.set_wall_clock(now, unix_now());
                 let stats = self.server.stats(now);
-                let done = self.draining && stats.allocations == 0;
                 self.board.publish(self.shard, stats);
+                // A drained shard keeps its client socket until every shard
+                // is drained (see `StatsBoard::all_drained`).
+                let done = self.draining && self.board.all_drained();
                 if done {
                     info!(shard = self.shard, "drained: no allocations left");
                     return;
@@ -327,6 +329,7 @@ impl EventLoop {
                 info!("draining: refusing new allocations");
                 self.draining = true;
                 self.server.set_draining(true);
+                self.board.mark_draining(self.shard);
             }
             Control::Reconfigure(config) => match self.server.reconfigure(*config) {
                 Ok(()) => info!("configuration reloaded"),

@@ -113,10 +113,12 @@ pub(super) fn for_stream(tuple: &FiveTuple, shards: usize) -> usize {
     usize::try_from(hasher.finish() % u64::try_from(shards.max(1)).unwrap_or(1)).unwrap_or(0)
 }
 
-/// Where shards publish their statistics, summed for `/metrics`.
+/// Where shards publish their statistics, summed for `/metrics`, and
+/// agree on when a drain is over.
 pub(super) struct StatsBoard {
     total: Arc<Mutex<Stats>>,
     shards: Mutex<Vec<Stats>>,
+    draining: Mutex<Vec<bool>>,
     ledger: AllocationLedger,
 }
 
@@ -125,6 +127,7 @@ impl StatsBoard {
         StatsBoard {
             total: Arc::new(Mutex::new(Stats::default())),
             shards: Mutex::new(vec![Stats::default(); shards]),
+            draining: Mutex::new(vec![false; shards]),
             ledger,
         }
     }
@@ -140,6 +143,23 @@ impl StatsBoard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Shard `index` refuses new allocations from now on.
+    pub(super) fn mark_draining(&self, index: usize) {
+        let mut draining = self.draining.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(flag) = draining.get_mut(index) {
+            *flag = true;
+        }
+    }
+
+    /// Every shard drains and no allocation is left anywhere (the ledger
+    /// counts at once, unlike the published figures). Then, and only then,
+    /// may shards close their share of the client port: closing one earlier
+    /// would make the kernel rehash other shards' clients.
+    pub(super) fn all_drained(&self) -> bool {
+        let draining = self.draining.lock().unwrap_or_else(PoisonError::into_inner);
+        draining.iter().all(|d| *d) && self.ledger.total() == 0
     }
 
     /// Records shard `index`'s figures and refreshes the sum.
