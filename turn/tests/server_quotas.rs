@@ -163,4 +163,13 @@ fn quotas_hold_across_shards_sharing_a_ledger() {
     assert!(bob_on_a.refresh(&mut a, t0, Some(0)).is_success());
     dave.allocate_ok(&mut a, t0);
     assert_eq!(a.stats(t0).users, 3, "users come from the shared ledger");
+    // A shard that stops (its thread failed) gives its quota back.
+    drop(a);
+    assert_eq!(
+        (ledger.total(), ledger.users()),
+        (2, 2),
+        "b's bob and carol"
+    );
+    drop(b);
+    assert_eq!(ledger.total(), 0);
 }

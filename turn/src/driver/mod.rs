@@ -243,11 +243,16 @@ pub fn spawn_with_relay_ips(
             waker: waker.clone(),
         });
         let core = EventLoop::new(server, poll, udp, (events, waker), (index, board.clone()))?;
-        let (running, stopped_tx) = (running.clone(), stopped_tx.clone());
+        let (running, stopped_tx, shard_board) =
+            (running.clone(), stopped_tx.clone(), board.clone());
         std::thread::Builder::new()
             .name(format!("turn-core-{index}"))
             .spawn(move || {
                 core.run();
+                // However it stopped, this shard holds nothing now (its
+                // allocations' quota went back with its table): the others
+                // may finish a drain without it.
+                shard_board.mark_draining(index);
                 if running.fetch_sub(1, Ordering::AcqRel) == 1 {
                     let _ = stopped_tx.send(true);
                 }

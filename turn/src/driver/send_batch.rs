@@ -20,6 +20,10 @@ use super::batch::BATCH;
 const MAX_SEGMENTS: usize = 64;
 /// Bytes per train: the whole train must fit one IP packet's length field.
 const MAX_TRAIN_BYTES: usize = 65_000;
+/// Largest datagram that joins a train: a 1500-byte path minus IPv6 and UDP
+/// headers. The kernel refuses a train whose segments exceed the path MTU,
+/// where lone datagrams of that size would still go (IPv6 fragments them).
+const MAX_SEGMENT: usize = 1452;
 /// Bytes queued before a flush is due (two full trains): the buffer stays
 /// small next to the allocations it serves.
 const MAX_QUEUED_BYTES: usize = 128 * 1024;
@@ -49,6 +53,7 @@ impl Train {
             && self.to == to
             && len > 0
             && len <= self.segment
+            && self.segment <= MAX_SEGMENT
             && self.segments() < MAX_SEGMENTS
             && self.range.len() + len <= MAX_TRAIN_BYTES
     }
@@ -68,9 +73,9 @@ pub(super) struct SendBatch {
     bytes: Vec<u8>,
     queued: Vec<Train>,
     gso: bool,
-    /// Tests: the kernel refuses every train, as one without GSO would.
+    /// Tests: the kernel refuses every train with this error.
     #[cfg(test)]
-    refuse_trains: bool,
+    refuse_trains: Option<i32>,
 }
 
 impl SendBatch {
@@ -78,9 +83,9 @@ impl SendBatch {
         SendBatch {
             bytes: Vec::with_capacity(BATCH * 2048),
             queued: Vec::with_capacity(BATCH),
-            gso: cfg!(target_os = "linux"),
+            gso: gso_supported(),
             #[cfg(test)]
-            refuse_trains: false,
+            refuse_trains: None,
         }
     }
 
@@ -120,9 +125,10 @@ impl SendBatch {
             let (run, gso_size) = run_sharing_gso_size(&self.queued[next..]);
             let trains = &self.queued[next..next + run];
             #[cfg(test)]
-            if self.refuse_trains && gso_size.is_some() {
+            if let (Some(errno), Some(_)) = (self.refuse_trains, gso_size) {
                 let first = first.clone();
-                dropped += self.refused(socket, &first);
+                let refusal = std::io::Error::from_raw_os_error(errno);
+                dropped += self.refused(socket, &first, &refusal);
                 next += 1;
                 continue;
             }
@@ -135,7 +141,7 @@ impl SendBatch {
                 Err(e) => {
                     tracing::debug!(error = %e, to = %first.to, "udp send failed");
                     let first = first.clone();
-                    dropped += self.refused(socket, &first);
+                    dropped += self.refused(socket, &first, &e);
                     next += 1;
                 }
             }
@@ -150,22 +156,51 @@ impl SendBatch {
         self.queued.clear();
     }
 
-    /// The kernel refused `train`: a lone datagram is dropped; a train's
-    /// datagrams go one by one. Returns how many were dropped.
-    fn refused(&mut self, socket: &mio::net::UdpSocket, train: &Train) -> usize {
-        if train.segments() == 1 {
-            return 1;
-        }
+    /// The kernel refused `train` with `error`. Its datagrams go again one
+    /// by one without `UDP_SEGMENT` (a lone datagram may have carried
+    /// another train's segment size). GSO goes off for good only when the
+    /// kernel says it cannot offload (EIO: no checksum offload, or IPsec);
+    /// other refusals concern one destination. Returns how many were
+    /// dropped.
+    fn refused(
+        &mut self,
+        socket: &mio::net::UdpSocket,
+        train: &Train,
+        error: &std::io::Error,
+    ) -> usize {
         let data = self.bytes.get(train.range.clone()).unwrap_or_default();
         let dropped = data
             .chunks(train.segment.max(1))
+            .chain(data.is_empty().then_some(&[][..]))
             .filter(|datagram| socket.send_to(datagram, train.to).is_err())
             .count();
-        if dropped == 0 {
+        if train.segments() > 1 && error.raw_os_error() == Some(EIO) && self.gso {
             tracing::info!("UDP GSO refused by the kernel: sending datagrams one by one");
             self.gso = false;
         }
         dropped
+    }
+}
+
+/// `EIO` (Linux).
+const EIO: i32 = 5;
+
+/// Whether the kernel knows `UDP_SEGMENT` (Linux 4.18 on). An older one
+/// would ignore the option and send a train as one large datagram.
+fn gso_supported() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SUPPORTED.get_or_init(|| {
+            std::net::UdpSocket::bind("127.0.0.1:0").is_ok_and(|probe| {
+                nix::sys::socket::getsockopt(&probe, nix::sys::socket::sockopt::UdpGsoSegment)
+                    .is_ok()
+            })
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
     }
 }
 
@@ -329,7 +364,7 @@ mod tests {
         let (source, sink) = (bound(), bound());
         let to = sink.local_addr().unwrap();
         let mut batch = SendBatch::new();
-        batch.refuse_trains = true;
+        batch.refuse_trains = Some(EIO);
         let sent: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 500]).collect();
         for datagram in &sent {
             batch.push(to, datagram);
@@ -346,6 +381,32 @@ mod tests {
         assert_eq!(batch.sends(), 4, "no more trains");
         assert_eq!(batch.flush(&source), 0);
         assert_eq!(received(&sink, 4), sent);
+    }
+
+    #[test]
+    fn a_train_refused_for_its_destination_goes_one_by_one_and_gso_stays_on() {
+        let (source, sink) = (bound(), bound());
+        let to = sink.local_addr().unwrap();
+        let mut batch = SendBatch::new();
+        let gso = batch.gso;
+        batch.refuse_trains = Some(22); // EINVAL: e.g. segments over the path MTU
+        let sent: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 700]).collect();
+        for datagram in &sent {
+            batch.push(to, datagram);
+        }
+        assert_eq!(batch.flush(&source), 0, "nothing lost");
+        assert_eq!(received(&sink, 3), sent);
+        assert_eq!(batch.gso, gso, "one destination's trouble leaves GSO on");
+    }
+
+    #[test]
+    fn datagrams_longer_than_a_path_mtu_segment_never_form_trains() {
+        let mut batch = SendBatch::new();
+        let to = "127.0.0.1:9".parse().unwrap();
+        for _ in 0..3 {
+            batch.push(to, &[7; MAX_SEGMENT + 1]);
+        }
+        assert_eq!(batch.sends(), 3);
     }
 
     #[test]

@@ -32,16 +32,25 @@ pub(crate) struct AllocationTable {
     timers: BinaryHeap<Reverse<(Instant, AllocationId)>>,
 }
 
+impl Drop for AllocationTable {
+    /// A core that stops with allocations left (its thread failed) gives
+    /// their quota back to the other shards.
+    fn drop(&mut self) {
+        for allocation in self.allocations.values() {
+            self.ledger.release(&allocation.quota_user);
+        }
+    }
+}
+
 impl AllocationTable {
     pub fn len(&self) -> usize {
         self.allocations.len()
     }
 
     pub fn with_ledger(ledger: AllocationLedger) -> Self {
-        Self {
-            ledger,
-            ..Self::default()
-        }
+        let mut table = Self::default();
+        table.ledger = ledger;
+        table
     }
 
     pub fn ledger(&self) -> &AllocationLedger {
