@@ -40,7 +40,7 @@ pub(super) fn count(config: &TurnConfig) -> usize {
         // Half the CPUs: most of relaying's CPU is the kernel's (delivery
         // into the receiving socket runs on the sending thread), and the
         // other half serves the kernel's own work and everything else. On
-        // 2 CPUs one thread relayed 50 sessions at 1.5x the messages per
+        // 2 CPUs one thread relayed 50 sessions at 1.5-1.6x the messages per
         // CPU-second of two (BENCHMARKS.md).
         0 => (std::thread::available_parallelism().map_or(1, std::num::NonZero::get) / 2)
             .min(MAX_AUTO_CORE_THREADS)
