@@ -22,16 +22,23 @@ async fn start() -> TurnHandle {
 }
 
 async fn start_with(core_threads: usize) -> TurnHandle {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let config = TurnConfig {
-        relay_ports: 45000..=45999,
+    spawn(TurnConfig {
         core_threads,
         ..TurnConfig::default()
-    };
+    })
+    .await
+}
+
+/// A server on loopback UDP with `config` and relay ports 45000–45999.
+async fn spawn(config: TurnConfig) -> TurnHandle {
     let listeners = Listeners {
-        udp,
+        udp: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
         tcp: None,
         tls: None,
+    };
+    let config = TurnConfig {
+        relay_ports: 45000..=45999,
+        ..config
     };
     driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap()
 }
@@ -136,20 +143,13 @@ async fn transact(
 /// bytes, destination and place.
 #[tokio::test]
 async fn bursts_through_a_channel_arrive_whole_and_in_order() {
-    let udp_listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let config = TurnConfig {
-        relay_ports: 45000..=45999,
+    let handle = spawn(TurnConfig {
         core_threads: 1,
         rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
         allowed_peers: PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap(),
         ..TurnConfig::default()
-    };
-    let listeners = Listeners {
-        udp: udp_listener,
-        tcp: None,
-        tls: None,
-    };
-    let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    })
+    .await;
     let (socket, peer) = (
         UdpSocket::bind("127.0.0.1:0").await.unwrap(),
         UdpSocket::bind("127.0.0.1:0").await.unwrap(),
@@ -226,19 +226,12 @@ async fn bursts_through_a_channel_arrive_whole_and_in_order() {
 /// last allocation is gone.
 #[tokio::test]
 async fn a_drain_keeps_clients_on_their_own_core_thread() {
-    let udp_listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let config = TurnConfig {
-        relay_ports: 45000..=45999,
+    let mut handle = spawn(TurnConfig {
         core_threads: 8,
         rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
         ..TurnConfig::default()
-    };
-    let listeners = Listeners {
-        udp: udp_listener,
-        tcp: None,
-        tls: None,
-    };
-    let mut handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    })
+    .await;
     // Four clients on eight threads: at least four threads hold nothing,
     // and the clients almost surely sit on two threads or more.
     let mut clients = Vec::new();

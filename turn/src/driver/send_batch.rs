@@ -1,15 +1,17 @@
-//! Outgoing client datagrams, batched: one `sendmmsg` carries many of them,
-//! and on Linux consecutive datagrams to one client of one size (the last
-//! may be shorter) form a *train* sent with UDP GSO (`UDP_SEGMENT`): it
-//! crosses the IP stack once and is split into datagrams at the end. The
-//! receiver sees ordinary datagrams.
+//! Outgoing datagrams of one socket (to clients, or to peers from one relay
+//! socket), batched: one `sendmmsg` carries many of them, and on Linux
+//! consecutive datagrams to one destination of one size (the last may be
+//! shorter) form a *train* sent with UDP GSO (`UDP_SEGMENT`): it crosses
+//! the IP stack once and is split into datagrams at the end. The receiver
+//! sees ordinary datagrams.
 //!
 //! A relay socket drained in one turn yields several datagrams of one media
-//! stream for one client; each of those used to pay the whole stack.
+//! stream for one client, and a client's burst goes to one peer; each of
+//! those used to pay the whole stack.
 //!
-//! If the kernel refuses a train (an old kernel, a device without checksum
-//! offload) and its datagrams then go out one by one, GSO stays off for
-//! this batch from then on.
+//! A refused train goes again one datagram at a time; GSO stays off only
+//! when the kernel cannot offload at all (see [`SendBatch::refused`]), and
+//! is never used by a kernel without `UDP_SEGMENT`.
 
 use std::net::SocketAddr;
 use std::ops::Range;
