@@ -109,6 +109,13 @@ pub struct TurnConfig {
     pub max_permissions_per_allocation: usize,
     /// Channels per allocation (508 beyond). Default 32.
     pub max_channels_per_allocation: usize,
+    /// Whether clients on TCP/TLS may allocate TCP relayed addresses
+    /// (RFC 6062: Connect, ConnectionBind). Off: 442 Unsupported Transport
+    /// Protocol. Default on, as coturn.
+    pub tcp_relay: bool,
+    /// TCP peer connections per TCP allocation, pending or joined (508
+    /// beyond; an incoming one is closed). Default 32.
+    pub max_connections_per_allocation: usize,
     /// Relayed bytes per second per allocation, both directions together
     /// (0 = no cap). Over the cap packets are dropped. Default 2.5 MB/s
     /// (20 Mbit/s: a 32-person call's simulcast downlink fits).
@@ -155,6 +162,8 @@ impl Default for TurnConfig {
             max_allocations_total: 10_000,
             max_permissions_per_allocation: 32,
             max_channels_per_allocation: 32,
+            tcp_relay: true,
+            max_connections_per_allocation: 32,
             max_bandwidth_per_allocation: 2_500_000,
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),

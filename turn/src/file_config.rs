@@ -62,6 +62,10 @@ pub struct FileConfig {
     /// Relayed bytes per second per allocation, both directions (0 = no
     /// cap). Default 2 500 000 (20 Mbit/s).
     pub max_bandwidth_per_allocation: u64,
+    /// TCP relayed addresses for TCP/TLS clients (RFC 6062). Default true.
+    pub tcp_relay: bool,
+    /// TCP peer connections per TCP allocation. Default 32.
+    pub max_connections_per_allocation: usize,
     /// Metrics and health endpoint (`/metrics`, `/healthz`). Default
     /// `127.0.0.1:9641`; `""` disables.
     pub metrics_listen: Option<SocketAddr>,
@@ -93,6 +97,8 @@ impl Default for FileConfig {
             max_allocations_total: t.max_allocations_total,
             max_permissions_per_allocation: t.max_permissions_per_allocation,
             max_bandwidth_per_allocation: t.max_bandwidth_per_allocation,
+            tcp_relay: t.tcp_relay,
+            max_connections_per_allocation: t.max_connections_per_allocation,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9641))),
             drain_seconds: 60,
         }
@@ -209,6 +215,8 @@ impl FileConfig {
             max_allocations_total: self.max_allocations_total,
             max_permissions_per_allocation: self.max_permissions_per_allocation,
             max_bandwidth_per_allocation: self.max_bandwidth_per_allocation,
+            tcp_relay: self.tcp_relay,
+            max_connections_per_allocation: self.max_connections_per_allocation,
             channel_range,
             allowed_peers: allowed,
             allowed_peer_addrs,

@@ -1,7 +1,5 @@
-//! samtale-turn: the EU TURN/STUN server (RFC 8656 / RFC 8489).
-//!
-//! Today this crate is the pure part of the server; the UDP/TCP/TLS
-//! listeners, the `samtale-turn` binary and `/metrics` wrap it later.
+//! samtale-turn: the EU TURN/STUN server (RFC 8656 / RFC 8489, with TCP
+//! allocations per RFC 6062).
 //!
 //! * [`codec`]: our STUN/TURN message codec and ChannelData framing,
 //!   checked against the RFC 5769 vectors.
@@ -13,7 +11,11 @@
 //!   special-purpose ranges in every IPv6 disguise, operator allow-list).
 //! * [`server`]: the sans-IO allocation core, [`server::TurnServer`], fed
 //!   with datagrams and an explicit `Instant`.
-//! * [`config`]: settings with documented defaults.
+//! * [`driver`]: the sockets around it: UDP/TCP/TLS listeners, relay
+//!   sockets, core threads, drain and reload.
+//! * [`config`] and [`file_config`]: settings with documented defaults, and
+//!   the TOML file of the `samtale-turn` binary.
+//! * [`ops`]: `/metrics` and `/healthz`.
 
 pub mod auth;
 pub mod codec;

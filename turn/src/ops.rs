@@ -39,6 +39,12 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.channels as u64,
     );
     metric(
+        "turn_peer_connections",
+        "gauge",
+        "TCP peer connections of TCP allocations (RFC 6062).",
+        stats.peer_connections as u64,
+    );
+    metric(
         "turn_allocations_created_total",
         "counter",
         "Allocations created.",

@@ -275,6 +275,55 @@ async fn uclient_relays_over_tls() {
     assert_clean(&r, 1000);
 }
 
+/// RFC 6062 with uclient's `-T`: its sessions allocate TCP relayed
+/// addresses and Connect to each other's (a full mesh, client to client),
+/// so every pair needs a connection out of one relay and a ConnectionAttempt
+/// at the other. Two core threads: each data connection must find the
+/// thread holding its peer connection. uclient's own sessions are the peers
+/// (`-e`/`-r` are ignored with `-T`).
+#[tokio::test]
+async fn uclient_relays_tcp_allocations_between_its_sessions() {
+    let config = TurnConfig {
+        core_threads: 2,
+        ..config(true)
+    };
+    let turn = start(config, false).await;
+    let load = [
+        "-T", "-m", "4", "-n", "100", "-l", "200", "-z", "5", "-W", SECRET,
+    ];
+    let r = uclient(&turn, 1, &load).await;
+    // 4 sessions in a mesh: 6 pairs, each bound at both ends.
+    assert!(
+        r.text.contains("12 connections are completed"),
+        "{}",
+        r.text
+    );
+    assert_clean(&r, 400);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = turn.handle.stats.lock().unwrap().clone();
+        // uclient closes everything at the end: each relayed byte counted.
+        if s.bytes_to_peers >= 40_000 && s.bytes_to_clients >= 40_000 && s.peer_connections == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+    }
+}
+
+/// The same over TLS: control and data connections are TLS (`-S`).
+#[tokio::test]
+async fn uclient_relays_tcp_allocations_over_tls() {
+    let turn = start(config(true), true).await;
+    let load = [
+        "-T", "-S", "-m", "2", "-n", "100", "-l", "200", "-z", "5", "-W", SECRET,
+    ];
+    let r = uclient(&turn, 1, &load).await;
+    assert!(r.text.contains("2 connections are completed"), "{}", r.text);
+    assert_clean(&r, 200);
+}
+
 #[tokio::test]
 async fn a_wrong_secret_is_refused() {
     let turn = start(config(true), false).await;

@@ -198,8 +198,11 @@ fn retransmitted_allocate_is_answered_again_and_a_new_one_gets_437() {
     assert_eq!(server.stats(t0).allocations, 1);
 }
 
+/// REQUESTED-TRANSPORT is required; UDP, or TCP from a stream client (see
+/// `server_tcp_relay`); anything else is 442, and TCP from a UDP client 400
+/// (RFC 6062 §5.1).
 #[test]
-fn requested_transport_is_required_and_must_be_udp() {
+fn requested_transport_is_required_and_must_be_udp_or_tcp() {
     let (mut server, t0) = server();
     let mut client = Client::alice("203.0.113.50:40000");
     let resp = client.transact(&mut server, t0, Method::ALLOCATE, &[]);
@@ -208,9 +211,16 @@ fn requested_transport_is_required_and_must_be_udp() {
         &mut server,
         t0,
         Method::ALLOCATE,
+        &[Attribute::RequestedTransport(132)],
+    );
+    assert_eq!(resp.error_code(), Some(442), "SCTP");
+    let resp = client.transact(
+        &mut server,
+        t0,
+        Method::ALLOCATE,
         &[Attribute::RequestedTransport(6)],
     );
-    assert_eq!(resp.error_code(), Some(442));
+    assert_eq!(resp.error_code(), Some(400), "TCP over UDP");
 }
 
 #[test]

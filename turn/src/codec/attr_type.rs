@@ -41,6 +41,8 @@ pub const MESSAGE_INTEGRITY_SHA256: u16 = 0x001C;
 pub const XOR_MAPPED_ADDRESS: u16 = 0x0020;
 /// RESERVATION-TOKEN (RFC 8656); not supported, so a request carrying it gets 420.
 pub const RESERVATION_TOKEN: u16 = 0x0022;
+/// CONNECTION-ID (RFC 6062 §6.2.1): names a peer TCP connection.
+pub const CONNECTION_ID: u16 = 0x002A;
 /// PRIORITY (RFC 8445, ICE); understood so ICE checks are not refused.
 pub const PRIORITY: u16 = 0x0024;
 /// USE-CANDIDATE (RFC 8445, ICE); understood so ICE checks are not refused.
@@ -82,6 +84,7 @@ pub const fn is_understood(attr_type: u16) -> bool {
             | DONT_FRAGMENT
             | MESSAGE_INTEGRITY_SHA256
             | XOR_MAPPED_ADDRESS
+            | CONNECTION_ID
             | PRIORITY
             | USE_CANDIDATE
     )

@@ -55,6 +55,8 @@ pub enum Attribute<'a> {
     RequestedTransport(u8),
     /// REQUESTED-ADDRESS-FAMILY.
     RequestedAddressFamily(AddressFamily),
+    /// CONNECTION-ID: a TCP peer connection of an allocation (RFC 6062).
+    ConnectionId(u32),
     /// DONT-FRAGMENT (no value).
     DontFragment,
     /// MESSAGE-INTEGRITY: a 20-byte HMAC-SHA1.
@@ -142,6 +144,12 @@ impl<'a> Attribute<'a> {
                     })?;
                 Attribute::RequestedAddressFamily(family)
             }
+            t::CONNECTION_ID => {
+                len_is(4)?;
+                Attribute::ConnectionId(u32::from_be_bytes([
+                    value[0], value[1], value[2], value[3],
+                ]))
+            }
             t::DONT_FRAGMENT => {
                 len_is(0)?;
                 Attribute::DontFragment
@@ -185,6 +193,7 @@ impl<'a> Attribute<'a> {
             Attribute::Data(_) => t::DATA,
             Attribute::RequestedTransport(_) => t::REQUESTED_TRANSPORT,
             Attribute::RequestedAddressFamily(_) => t::REQUESTED_ADDRESS_FAMILY,
+            Attribute::ConnectionId(_) => t::CONNECTION_ID,
             Attribute::DontFragment => t::DONT_FRAGMENT,
             Attribute::MessageIntegrity(_) => t::MESSAGE_INTEGRITY,
             Attribute::MessageIntegritySha256(_) => t::MESSAGE_INTEGRITY_SHA256,
@@ -210,6 +219,7 @@ impl<'a> Attribute<'a> {
             | Attribute::ChannelNumber(_)
             | Attribute::RequestedTransport(_)
             | Attribute::RequestedAddressFamily(_)
+            | Attribute::ConnectionId(_)
             | Attribute::Fingerprint(_) => 4,
             Attribute::DontFragment => 0,
             Attribute::Data(v)
@@ -249,6 +259,7 @@ impl<'a> Attribute<'a> {
             Attribute::RequestedTransport(proto) => out.extend_from_slice(&[*proto, 0, 0, 0]),
             Attribute::RequestedAddressFamily(f) => out.extend_from_slice(&[f.to_u8(), 0, 0, 0]),
             Attribute::DontFragment => {}
+            Attribute::ConnectionId(id) => out.extend_from_slice(&id.to_be_bytes()),
             Attribute::Fingerprint(v) => out.extend_from_slice(&v.to_be_bytes()),
             Attribute::Data(v)
             | Attribute::MessageIntegrity(v)
@@ -332,6 +343,7 @@ mod tests {
         round_trip(Attribute::ChannelNumber(0x4001));
         round_trip(Attribute::Data(b"hello"));
         round_trip(Attribute::RequestedTransport(17));
+        round_trip(Attribute::ConnectionId(0xDEAD_BEEF));
         round_trip(Attribute::RequestedAddressFamily(AddressFamily::V6));
         round_trip(Attribute::DontFragment);
         round_trip(Attribute::Fingerprint(0xdead_beef));

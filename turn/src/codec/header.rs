@@ -27,6 +27,14 @@ impl Method {
     pub const CREATE_PERMISSION: Method = Method(0x008);
     /// ChannelBind (RFC 8656).
     pub const CHANNEL_BIND: Method = Method(0x009);
+    /// Connect: open a TCP connection to a peer (RFC 6062 §5.2).
+    pub const CONNECT: Method = Method(0x00A);
+    /// ConnectionBind: turn a new client connection into a data connection
+    /// (RFC 6062 §5.4).
+    pub const CONNECTION_BIND: Method = Method(0x00B);
+    /// ConnectionAttempt (indication only): a peer connected to a TCP
+    /// relayed address (RFC 6062 §5.3).
+    pub const CONNECTION_ATTEMPT: Method = Method(0x00C);
 }
 
 /// A STUN message class.

@@ -7,8 +7,8 @@
 //! `sendmmsg` at the end of the turn (or when full), to a peer into one
 //! flushed when the next transmit leaves by another relay socket. Equal
 //! datagrams to one destination go as one GSO train. Events from tokio
-//! (TCP/TLS frames, controls) arrive on a channel with a [`mio::Waker`].
-//! Timers are the poll timeout.
+//! (TCP/TLS frames, TCP relay connections, controls) arrive on a channel
+//! with a [`mio::Waker`]. Timers are the poll timeout.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +24,9 @@ use super::batch::{BATCH, RecvBatch};
 use super::relay::{RelaySockets, SocketRelays};
 use super::send_batch::SendBatch;
 use super::shards::StatsBoard;
-use super::{Control, Event, unix_now};
+use super::stream::is_connection_bind;
+use super::tcp_relay::TcpRelays;
+use super::{Control, Event, StreamOut, unix_now};
 use crate::server::{Destination, FiveTuple, Transmit, Transport, TurnServer};
 
 /// The poller's token for the tokio-side [`mio::Waker`].
@@ -47,8 +49,9 @@ struct Outputs {
     /// a burst from one client to its peer leaves as one GSO train.
     to_peers: SendBatch,
     to_peers_from: Option<SocketAddr>,
-    streams: HashMap<FiveTuple, mpsc::Sender<Vec<u8>>>,
+    streams: HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
     relays: RelaySockets,
+    tcp: TcpRelays,
 }
 
 impl Outputs {
@@ -62,7 +65,7 @@ impl Outputs {
             Destination::Client(tuple) => {
                 if let Some(writer) = self.streams.get(&tuple) {
                     // A full queue means a stuck client: drop, as UDP would.
-                    let _ = writer.try_send(transmit.data.to_vec());
+                    let _ = writer.try_send(StreamOut::Frame(transmit.data.to_vec()));
                 }
             }
             Destination::Peer { relay, peer } => {
@@ -120,7 +123,7 @@ impl EventLoop {
         server: TurnServer<SocketRelays>,
         poll: Poll,
         mut udp: UdpSocket,
-        (events, waker): (mpsc::Receiver<Event>, Arc<mio::Waker>),
+        (events, waker, tcp): (mpsc::Receiver<Event>, Arc<mio::Waker>, TcpRelays),
         (shard, board): (usize, Arc<StatsBoard>),
     ) -> std::io::Result<Self> {
         poll.registry()
@@ -137,6 +140,7 @@ impl EventLoop {
                 to_peers_from: None,
                 streams: HashMap::new(),
                 relays,
+                tcp,
             },
             events,
             _waker: waker,
@@ -210,14 +214,20 @@ impl EventLoop {
         }
     }
 
-    /// Registers relay sockets the core opened and closes the ones it gave up.
+    /// Registers relay sockets the core opened, closes the ones it gave up,
+    /// and carries out its TCP relay decisions. Called after every call
+    /// into the core.
     fn sync_relays(&mut self) {
         if self.server.allocator().has_changes() {
             // Queued datagrams leave before their relay socket may close.
             self.out.flush_to_peers();
+            let out = &mut self.out;
             self.server
                 .allocator_mut()
-                .take_changes(&mut self.out.relays);
+                .take_changes(&mut out.relays, &mut out.tcp);
+        }
+        while let Some(action) = self.server.poll_tcp_action() {
+            self.out.tcp.act(action, &self.out.streams);
         }
     }
 
@@ -313,10 +323,45 @@ impl EventLoop {
                     self.out.send(t);
                 }
                 self.sync_relays();
+                if is_connection_bind(&data)
+                    && let Some(writer) = self.out.streams.get(&tuple)
+                {
+                    // Behind a Join (success) the task no longer reads
+                    // this; otherwise it reads frames again.
+                    let _ = writer.try_send(StreamOut::Resume);
+                }
             }
             Event::StreamClosed(tuple) => {
                 self.out.streams.remove(&tuple);
                 self.server.handle_connection_closed(tuple);
+                self.sync_relays();
+            }
+            Event::DataRelayed((to_peer, to_client)) => {
+                self.server.record_data_connection(to_peer, to_client);
+            }
+            Event::PeerConnected(id, outcome) => {
+                let connected = outcome.is_ok();
+                if self.out.tcp.connected(id, outcome) {
+                    let answer = if connected {
+                        self.server.handle_peer_connected(now, id)
+                    } else {
+                        self.server.handle_peer_connect_failed(now, id)
+                    };
+                    if let Some(t) = answer {
+                        self.out.send(t);
+                    }
+                    self.sync_relays();
+                }
+            }
+            Event::PeerIncoming {
+                relay,
+                peer,
+                stream,
+            } => {
+                if let Some((id, t)) = self.server.handle_peer_incoming(now, relay, peer) {
+                    self.out.send(t);
+                    self.out.tcp.accepted(id, stream);
+                }
                 self.sync_relays();
             }
             Event::Control(control) => self.control(control),

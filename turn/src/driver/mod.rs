@@ -11,10 +11,12 @@
 
 mod batch;
 mod event_loop;
+mod pump;
 mod relay;
 mod send_batch;
 mod shards;
 mod stream;
+mod tcp_relay;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -26,7 +28,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, watch};
 
 use crate::config::TurnConfig;
-use crate::server::{AllocationLedger, FiveTuple, Stats, Transport, TurnServer};
+use crate::server::{AllocationLedger, ConnectionId, FiveTuple, Stats, Transport, TurnServer};
 
 use event_loop::EventLoop;
 
@@ -64,12 +66,33 @@ pub fn tune_udp_socket<S: std::os::fd::AsFd>(socket: &S) {
     );
 }
 
-/// What tokio tasks (TCP/TLS connections, controls) hand the core thread.
+/// What tokio tasks (TCP/TLS connections, TCP relays, controls) hand the
+/// core thread.
 enum Event {
-    StreamOpened(FiveTuple, mpsc::Sender<Vec<u8>>),
+    StreamOpened(FiveTuple, mpsc::Sender<StreamOut>),
     StreamFrame(FiveTuple, Vec<u8>),
     StreamClosed(FiveTuple),
+    /// A data connection ended: bytes relayed (to the peer, to the client).
+    DataRelayed((u64, u64)),
+    /// A Connect's connection attempt ended.
+    PeerConnected(ConnectionId, std::io::Result<tokio::net::TcpStream>),
+    /// A peer connected to a TCP relayed address.
+    PeerIncoming {
+        relay: SocketAddr,
+        peer: SocketAddr,
+        stream: tokio::net::TcpStream,
+    },
     Control(Control),
+}
+
+/// What the core thread hands a client connection's task.
+enum StreamOut {
+    /// Bytes to write.
+    Frame(Vec<u8>),
+    /// The ConnectionBind just sent was refused: read frames again.
+    Resume,
+    /// The ConnectionBind succeeded: relay raw bytes with this peer.
+    Join(tcp_relay::JoinTo),
 }
 
 /// Sends [`Event`]s to the core thread and wakes its poller. When the last
@@ -122,6 +145,13 @@ struct Shards(Arc<[EventSender]>);
 impl Shards {
     fn for_stream(&self, tuple: &FiveTuple) -> Option<&EventSender> {
         self.0.get(shards::for_stream(tuple, self.0.len()))
+    }
+
+    /// The shard holding TCP peer connection `id` (ids carry their shard,
+    /// see [`TurnServer::with_connection_shard`]).
+    fn for_connection(&self, id: ConnectionId) -> Option<&EventSender> {
+        let index = usize::try_from(id).ok()? % self.0.len().max(1);
+        self.0.get(index)
     }
 
     fn is_closed(&self) -> bool {
@@ -214,6 +244,8 @@ pub fn spawn_with_relay_ips(
     let udp = listeners.udp.into_std()?;
     let udp_addr = udp.local_addr()?;
     let sockets = shards::client_sockets(udp, shards::count(&config));
+    let shard_count = sockets.len();
+    let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     let port_slices = shards::port_slices(&config.relay_ports, sockets.len());
     let ledger = AllocationLedger::new();
     let board = Arc::new(shards::StatsBoard::new(sockets.len(), ledger.clone()));
@@ -231,18 +263,29 @@ pub fn spawn_with_relay_ips(
             unix,
         )?
         .with_nonce_secret(nonce_secret)
-        .with_ledger(ledger.clone());
+        .with_ledger(ledger.clone())
+        .with_connection_shard(
+            u32::try_from(index).unwrap_or(0),
+            u32::try_from(shard_count).unwrap_or(1),
+        );
         tune_udp_socket(&udp);
         udp.set_nonblocking(true)?;
         let udp = mio::net::UdpSocket::from_std(udp);
         let poll = mio::Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
+        let tcp = tcp_relay::TcpRelays::new(runtime.clone(), events_tx.downgrade(), waker.clone());
         senders.push(EventSender {
             tx: Some(events_tx),
             waker: waker.clone(),
         });
-        let core = EventLoop::new(server, poll, udp, (events, waker), (index, board.clone()))?;
+        let core = EventLoop::new(
+            server,
+            poll,
+            udp,
+            (events, waker, tcp),
+            (index, board.clone()),
+        )?;
         let (running, stopped_tx, shard_board) =
             (running.clone(), stopped_tx.clone(), board.clone());
         std::thread::Builder::new()

@@ -1,6 +1,8 @@
 //! Relay sockets: one UDP socket per allocation, bound in the configured
 //! port range by [`SocketRelays`] (the core's [`RelayAllocator`]) and
-//! polled by the event loop through [`RelaySockets`].
+//! polled by the event loop through [`RelaySockets`]. A TCP allocation
+//! (RFC 6062) gets a listening TCP socket instead, handed to
+//! [`super::tcp_relay::TcpRelays`].
 //!
 //! The allocator only binds and closes; the event loop picks newly bound
 //! sockets up after each call into the core ([`SocketRelays::take_changes`])
@@ -16,7 +18,16 @@ use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
 
 use crate::codec::AddressFamily;
-use crate::server::{FiveTuple, RelayAllocator, RelayError};
+use crate::server::{FiveTuple, RelayAllocator, RelayError, RelayTransport};
+
+/// A relay bound by the allocator, not yet picked up by the event loop.
+pub(super) enum BoundRelay {
+    Udp(UdpSocket),
+    /// A TCP listener, and the UDP socket that keeps the same port number
+    /// from becoming a UDP relay: relay addresses must be unique, whatever
+    /// their transport.
+    Tcp(std::net::TcpListener, std::net::UdpSocket),
+}
 
 /// The driver's [`RelayAllocator`].
 pub struct SocketRelays {
@@ -24,7 +35,7 @@ pub struct SocketRelays {
     ips: Vec<IpAddr>,
     ports: RangeInclusive<u16>,
     next: u16,
-    opened: Vec<(SocketAddr, UdpSocket)>,
+    opened: Vec<(SocketAddr, BoundRelay)>,
     closed: Vec<SocketAddr>,
     open: usize,
 }
@@ -63,19 +74,33 @@ impl SocketRelays {
         !self.opened.is_empty() || !self.closed.is_empty()
     }
 
-    /// Applies the opened and closed relays to `sockets`.
-    pub(super) fn take_changes(&mut self, sockets: &mut RelaySockets) {
+    /// Applies the opened and closed relays to `sockets` (UDP) and `tcp`.
+    pub(super) fn take_changes(
+        &mut self,
+        sockets: &mut RelaySockets,
+        tcp: &mut super::tcp_relay::TcpRelays,
+    ) {
         for relay in self.closed.drain(..) {
             sockets.remove(relay);
+            tcp.close_listener(relay);
         }
-        for (relay, socket) in self.opened.drain(..) {
-            sockets.insert(relay, socket);
+        for (relay, bound) in self.opened.drain(..) {
+            match bound {
+                BoundRelay::Udp(socket) => sockets.insert(relay, socket),
+                BoundRelay::Tcp(listener, placeholder) => {
+                    tcp.listen(relay, listener, placeholder);
+                }
+            }
         }
     }
 
     /// Binds the next free even port of the range (relay ports are always
     /// even, which satisfies EVEN-PORT requests, RFC 8656 §14.6).
-    fn bind_next(&mut self, ip: IpAddr) -> Option<(SocketAddr, UdpSocket)> {
+    fn bind_next(
+        &mut self,
+        ip: IpAddr,
+        transport: RelayTransport,
+    ) -> Option<(SocketAddr, BoundRelay)> {
         let (start, end) = (even_at_or_after(*self.ports.start()), *self.ports.end());
         let span = (u32::from(end).saturating_sub(u32::from(start))) / 2 + 1;
         for _ in 0..span.min(32_768) {
@@ -87,12 +112,11 @@ impl SocketRelays {
             if port > end {
                 continue;
             }
-            let bound = std::net::UdpSocket::bind(SocketAddr::new(ip, port)).and_then(|s| {
-                s.set_nonblocking(true)?;
-                let addr = s.local_addr()?;
-                super::tune_udp_socket(&s);
-                Ok((addr, UdpSocket::from_std(s)))
-            });
+            let bound = match transport {
+                RelayTransport::Udp => bind_udp(SocketAddr::new(ip, port))
+                    .map(|(addr, s)| (addr, BoundRelay::Udp(UdpSocket::from_std(s)))),
+                RelayTransport::Tcp => bind_tcp(SocketAddr::new(ip, port)),
+            };
             match bound {
                 Ok(pair) => return Some(pair),
                 Err(e) => tracing::debug!(port, error = %e, "relay port unavailable"),
@@ -106,6 +130,7 @@ impl RelayAllocator for SocketRelays {
     fn open(
         &mut self,
         family: AddressFamily,
+        transport: RelayTransport,
         _client: &FiveTuple,
     ) -> Result<SocketAddr, RelayError> {
         let ip = self
@@ -114,7 +139,7 @@ impl RelayAllocator for SocketRelays {
             .copied()
             .find(|ip| ip.is_ipv4() == (family == AddressFamily::V4))
             .ok_or(RelayError::FamilyUnsupported)?;
-        let (addr, socket) = self.bind_next(ip).ok_or(RelayError::Exhausted)?;
+        let (addr, socket) = self.bind_next(ip, transport).ok_or(RelayError::Exhausted)?;
         self.opened.push((addr, socket));
         self.open += 1;
         Ok(addr)
@@ -191,6 +216,32 @@ impl RelaySockets {
         let slot = *self.by_addr.get(relay)?;
         self.slots.get(slot)?.as_ref().map(|(_, s)| s)
     }
+}
+
+fn bind_udp(addr: SocketAddr) -> std::io::Result<(SocketAddr, std::net::UdpSocket)> {
+    let s = std::net::UdpSocket::bind(addr)?;
+    s.set_nonblocking(true)?;
+    let addr = s.local_addr()?;
+    super::tune_udp_socket(&s);
+    Ok((addr, s))
+}
+
+/// A TCP relay: a listener for peers' connections, bound with
+/// `SO_REUSEPORT` so connections to peers can leave from the same address
+/// (RFC 6062 §5.2), and the UDP port of the same number held.
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<(SocketAddr, BoundRelay)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let (addr, placeholder) = bind_udp(addr)?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok((addr, BoundRelay::Tcp(socket.into(), placeholder)))
 }
 
 fn even_at_or_after(port: u16) -> u16 {

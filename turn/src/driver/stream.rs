@@ -1,14 +1,21 @@
 //! TCP and TLS client connections: accept, split the byte stream into STUN
-//! messages and ChannelData frames (RFC 8656 §4), write replies.
+//! messages and ChannelData frames (RFC 8656 §4), write replies. A
+//! connection whose ConnectionBind succeeds becomes a data connection
+//! (RFC 6062 §5.4): from then on its bytes are relayed raw to and from the
+//! peer connection it was joined with.
+
+use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::debug;
 
+use super::pump;
+use super::tcp_relay::JoinTo;
 use super::tls::TlsSettings;
-use super::{Event, EventSender, MAX_PACKET, Shards};
-use crate::codec::stream_frame_len;
+use super::{Event, MAX_PACKET, Shards, StreamOut};
+use crate::codec::{Attribute, Message, Method, attr_type, stream_frame_len};
 use crate::server::{FiveTuple, Transport};
 
 /// Frames queued toward one client before it counts as stuck.
@@ -40,12 +47,10 @@ pub(super) async fn accept(
             server,
             transport,
         };
-        let Some(events) = shards.for_stream(&tuple).cloned() else {
-            return;
-        };
+        let shards = shards.clone();
         match &tls {
             None => {
-                tokio::spawn(serve(stream, tuple, events));
+                tokio::spawn(serve(stream, tuple, shards));
             }
             Some(settings) => {
                 let acceptor = settings.acceptor();
@@ -56,7 +61,7 @@ pub(super) async fn accept(
                     )
                     .await
                     {
-                        Ok(Ok(tls)) => serve(tls, tuple, events).await,
+                        Ok(Ok(tls)) => serve(tls, tuple, shards).await,
                         _ => debug!(%client, "TLS handshake failed"),
                     }
                 });
@@ -65,53 +70,144 @@ pub(super) async fn accept(
     }
 }
 
-async fn serve<S>(stream: S, tuple: FiveTuple, events: EventSender)
+/// Whether a frame is a ConnectionBind request (its answer decides whether
+/// the connection's next bytes are STUN at all).
+pub(super) fn is_connection_bind(frame: &[u8]) -> bool {
+    frame.get(..2) == Some(&[0x00, 0x0B][..])
+}
+
+/// The CONNECTION-ID of a ConnectionBind request, which names the shard
+/// holding the peer connection.
+fn connection_bind_id(frame: &[u8]) -> Option<u32> {
+    if !is_connection_bind(frame) {
+        return None;
+    }
+    let msg = Message::parse(frame).ok()?;
+    match msg.decode(attr_type::CONNECTION_ID) {
+        Ok(Some(Attribute::ConnectionId(id))) if msg.method() == Method::CONNECTION_BIND => {
+            Some(id)
+        }
+        _ => None,
+    }
+}
+
+/// Reads a client connection's frames, hands them to its shard, and relays
+/// raw bytes once it is joined with a peer connection.
+async fn serve<S>(stream: S, tuple: FiveTuple, shards: Shards)
 where
-    S: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
+    let mut frames = Frames::new();
+    let Some(first) = frames.next(&mut reader, &tuple).await else {
+        return;
+    };
+    // A data connection belongs to the shard of its peer connection; any
+    // other connection to the shard its address hashes to.
+    let events = match connection_bind_id(&first) {
+        Some(id) => shards.for_connection(id),
+        None => shards.for_stream(&tuple),
+    };
+    let Some(events) = events.cloned() else {
+        return;
+    };
+    let (tx, mut rx) = mpsc::channel::<StreamOut>(WRITE_QUEUE);
     if !events.send(Event::StreamOpened(tuple, tx)).await {
         return;
     }
-    let write = tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if writer.write_all(&frame).await.is_err() {
-                return;
+    let resume = Arc::new(Notify::new());
+    let resume_reader = resume.clone();
+    let mut write = tokio::spawn(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                StreamOut::Frame(frame) => {
+                    if writer.write_all(&frame).await.is_err() {
+                        return None;
+                    }
+                }
+                StreamOut::Resume => resume.notify_one(),
+                StreamOut::Join(join) => return Some((writer, join)),
             }
         }
+        None
     });
-    read_frames(&mut reader, tuple, &events).await;
-    write.abort();
+    let mut frame = first;
+    let joined = loop {
+        let bind = is_connection_bind(&frame);
+        if !events.send(Event::StreamFrame(tuple, frame)).await {
+            break None;
+        }
+        if bind {
+            // Read nothing more until the shard has answered: after a
+            // success the client's bytes are no longer STUN.
+            tokio::select! {
+                joined = &mut write => break joined.ok().flatten(),
+                () = resume_reader.notified() => {}
+            }
+        }
+        match frames.next(&mut reader, &tuple).await {
+            Some(next) => frame = next,
+            None => break None,
+        }
+    };
+    match joined {
+        Some((writer, join)) => {
+            let client = reader.unsplit(writer);
+            let JoinTo {
+                peer,
+                stop,
+                bytes_per_sec,
+            } = join;
+            let relayed = pump::relay(client, peer, frames.rest(), bytes_per_sec, stop).await;
+            events.send(Event::DataRelayed(relayed)).await;
+        }
+        None => write.abort(),
+    }
     let _ = events.send(Event::StreamClosed(tuple)).await;
 }
 
-async fn read_frames<R: AsyncRead + Unpin>(reader: &mut R, tuple: FiveTuple, events: &EventSender) {
-    let mut buf: Vec<u8> = Vec::with_capacity(4096);
-    let mut chunk = vec![0u8; 16_384];
-    loop {
-        // Hand over every complete frame in the buffer.
+/// Splits a byte stream into STUN messages and ChannelData frames.
+struct Frames {
+    buf: Vec<u8>,
+    chunk: Vec<u8>,
+}
+
+impl Frames {
+    fn new() -> Self {
+        Frames {
+            buf: Vec::with_capacity(4096),
+            chunk: vec![0u8; 16_384],
+        }
+    }
+
+    /// The next whole frame; `None` at the end of the stream, on a read
+    /// error, or on bytes that are neither STUN nor ChannelData.
+    async fn next<R: AsyncRead + Unpin>(
+        &mut self,
+        reader: &mut R,
+        tuple: &FiveTuple,
+    ) -> Option<Vec<u8>> {
         loop {
-            match stream_frame_len(&buf) {
-                Ok(Some(n)) if n <= buf.len() => {
-                    let frame: Vec<u8> = buf.drain(..n).collect();
-                    if !events.send(Event::StreamFrame(tuple, frame)).await {
-                        return;
-                    }
-                }
-                Ok(_) => break,
+            match stream_frame_len(&self.buf) {
+                Ok(Some(n)) if n <= self.buf.len() => return Some(self.buf.drain(..n).collect()),
+                Ok(_) => {}
                 Err(()) => {
                     debug!(client = %tuple.client, "not STUN or ChannelData: closing");
-                    return;
+                    return None;
                 }
             }
+            if self.buf.len() > MAX_PACKET {
+                return None;
+            }
+            match reader.read(&mut self.chunk).await {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(self.chunk.get(..n)?),
+            }
         }
-        if buf.len() > MAX_PACKET {
-            return;
-        }
-        match reader.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    }
+
+    /// Bytes read past the last frame.
+    fn rest(self) -> Vec<u8> {
+        self.buf
     }
 }

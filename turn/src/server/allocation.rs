@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 // A fast, per-process randomly seeded hash (looked up for every packet).
 use foldhash::HashMap;
 
-use super::types::FiveTuple;
+use super::types::{FiveTuple, RelayTransport};
 use crate::codec::TransactionId;
 
 /// A channel binding. It relays while `now < expires_at` and keeps its
@@ -31,6 +31,7 @@ pub(crate) enum BindRefusal {
 pub(crate) struct Allocation {
     pub five_tuple: FiveTuple,
     pub relay: SocketAddr,
+    pub relay_transport: RelayTransport,
     pub announced: SocketAddr,
     pub username: String,
     pub quota_user: String,
@@ -74,7 +75,7 @@ impl Allocation {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         five_tuple: FiveTuple,
-        relay: SocketAddr,
+        (relay, relay_transport): (SocketAddr, RelayTransport),
         announced: SocketAddr,
         username: String,
         quota_user: String,
@@ -92,6 +93,7 @@ impl Allocation {
             span,
             five_tuple,
             relay,
+            relay_transport,
             announced,
             username,
             quota_user,
@@ -267,7 +269,7 @@ mod tests {
                 server: addr,
                 transport: Transport::Udp,
             },
-            addr,
+            (addr, RelayTransport::Udp),
             addr,
             "u".into(),
             "u".into(),

@@ -22,6 +22,7 @@ mod reply;
 mod requests;
 mod stats;
 mod table;
+mod tcp_relay;
 mod types;
 
 use std::net::SocketAddr;
@@ -31,7 +32,8 @@ use std::time::Instant;
 pub use ledger::AllocationLedger;
 pub use relay::{RelayAllocator, RelayError};
 pub use stats::Stats;
-pub use types::{Destination, FiveTuple, OwnedTransmit, Transmit, Transport};
+pub use tcp_relay::{BIND_TIMEOUT, ConnectionId, TcpAction};
+pub use types::{Destination, FiveTuple, OwnedTransmit, RelayTransport, Transmit, Transport};
 
 use crate::auth::{CredentialStore, NonceIssuer};
 use crate::codec::{Attribute, Class, Header, Message, Method, PacketKind, classify};
@@ -42,6 +44,7 @@ use authenticate::{Rejected, authenticate};
 use reply::{RequestInfo, code, write_unauthenticated};
 use stats::Counters;
 use table::{AllocationId, AllocationTable};
+use tcp_relay::PeerConnections;
 
 /// Where the bytes of a pending transmit are.
 #[derive(Debug)]
@@ -76,6 +79,7 @@ pub struct TurnServer<A: RelayAllocator> {
     filter: PeerFilter,
     allocator: A,
     table: AllocationTable,
+    connections: PeerConnections,
     epoch: Instant,
     unix_at_epoch: u64,
     scratch: Vec<u8>,
@@ -109,6 +113,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             config,
             allocator,
             table: AllocationTable::default(),
+            connections: PeerConnections::default(),
             epoch: now,
             unix_at_epoch: unix_now,
             scratch: Vec::with_capacity(2048),
@@ -128,6 +133,13 @@ impl<A: RelayAllocator> TurnServer<A> {
     /// of one server. Call before the first allocation.
     pub fn with_ledger(mut self, ledger: AllocationLedger) -> Self {
         self.table = AllocationTable::with_ledger(ledger);
+        self
+    }
+
+    /// Makes TCP connection ids of this core `shard + k × shards`, so a
+    /// driver with several cores can route a ConnectionBind by its id.
+    pub fn with_connection_shard(mut self, shard: u32, shards: u32) -> Self {
+        self.connections = PeerConnections::for_shard(shard, shards);
         self
     }
 
@@ -209,25 +221,34 @@ impl<A: RelayAllocator> TurnServer<A> {
         self.finish(pending, data)
     }
 
-    /// A TCP/TLS client connection closed: its allocation goes (RFC 8656 §3.1).
+    /// A TCP/TLS client connection closed: its allocation goes (RFC 8656
+    /// §3.1), and with a data connection its peer connection (RFC 6062).
     pub fn handle_connection_closed(&mut self, tuple: FiveTuple) {
         if let Some(id) = self.table.id_by_tuple(&tuple) {
             self.delete(id);
         }
+        self.close_data_connection(&tuple);
     }
 
-    /// Expires allocations, permissions and channels due at `now`.
+    /// Expires allocations, permissions, channels and unbound TCP peer
+    /// connections due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for gone in self.table.expire(now, self.config.channel_cooldown) {
+        for (id, gone) in self.table.expire(now, self.config.channel_cooldown) {
             tracing::debug!(parent: &gone.span, "allocation expired");
             self.counters.allocations_deleted += 1;
             self.allocator.close(gone.relay);
+            self.connections.close_allocation(id);
         }
+        self.connections.expire(now);
     }
 
-    /// When [`Self::handle_timeout`] next has work; `None` with no allocations.
+    /// When [`Self::handle_timeout`] next has work; `None` when nothing is
+    /// held.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.table.next_timeout()
+        match (self.table.next_timeout(), self.connections.next_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Gauges and counters at `now`.
@@ -245,6 +266,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             channels,
             users: self.table.ledger().users(),
             timer_entries: self.table.timer_entries(),
+            peer_connections: self.connections.len(),
             allocations_created: c.allocations_created,
             allocations_deleted: c.allocations_deleted,
             auth_failures: c.auth_failures,
@@ -295,6 +317,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             tracing::debug!(parent: &gone.span, "allocation deleted");
             self.counters.allocations_deleted += 1;
             self.allocator.close(gone.relay);
+            self.connections.close_allocation(id);
         }
     }
 
@@ -346,7 +369,12 @@ impl<A: RelayAllocator> TurnServer<A> {
         }
         let is_turn = matches!(
             method,
-            Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
+            Method::ALLOCATE
+                | Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT
+                | Method::CONNECTION_BIND
         );
         if !is_turn {
             return write_unauthenticated(buf, &info, Some(code::BAD_REQUEST), &[], policy)
@@ -398,7 +426,14 @@ impl<A: RelayAllocator> TurnServer<A> {
             Method::CREATE_PERMISSION => {
                 self.on_create_permission(now, tuple, msg, &info, &auth, buf)
             }
-            _ => self.on_channel_bind(now, tuple, msg, &info, &auth, buf),
+            Method::CHANNEL_BIND => self.on_channel_bind(now, tuple, msg, &info, &auth, buf),
+            Method::CONNECT => {
+                if !self.on_connect(now, tuple, msg, &info, &auth, buf) {
+                    // Answered when the driver reports the connection.
+                    return None;
+                }
+            }
+            _ => self.on_connection_bind(now, tuple, msg, &info, &auth, buf),
         }
         Some(Pending::reply(tuple))
     }

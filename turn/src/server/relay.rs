@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use thiserror::Error;
 
-use super::types::FiveTuple;
+use super::types::{FiveTuple, RelayTransport};
 use crate::codec::AddressFamily;
 
 /// Why no relay address could be opened.
@@ -23,12 +23,18 @@ pub enum RelayError {
 
 /// Opens and closes relay transport addresses for the core.
 pub trait RelayAllocator {
-    /// Opens a relay address of `family` for the allocation of `client`.
+    /// Opens a relay address of `family` and `transport` for the allocation
+    /// of `client` (for TCP: a listening socket that peers may connect to,
+    /// and the local address of connections to peers).
     /// The returned address identifies the relay in
     /// [`super::Destination::Peer`] and [`super::TurnServer::handle_peer`];
     /// the core announces it with the configured external IP when one is set.
-    fn open(&mut self, family: AddressFamily, client: &FiveTuple)
-    -> Result<SocketAddr, RelayError>;
+    fn open(
+        &mut self,
+        family: AddressFamily,
+        transport: RelayTransport,
+        client: &FiveTuple,
+    ) -> Result<SocketAddr, RelayError>;
 
     /// The allocation using `relay` is gone; the driver closes its socket.
     fn close(&mut self, relay: SocketAddr);

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::relay::RelayAllocator;
-use super::types::{Destination, FiveTuple};
+use super::types::{Destination, FiveTuple, RelayTransport};
 use super::{Payload, Pending, TurnServer};
 use crate::codec::{
     AddressFamily, Attribute, CHANNEL_DATA_HEADER_LEN, ChannelData, Class, MAX_BODY_LEN, Message,
@@ -31,6 +31,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         };
         let data = msg.get(attr_type::DATA)?;
         if AddressFamily::of(&peer.ip()) != AddressFamily::of(&allocation.relay.ip())
+            || allocation.relay_transport != RelayTransport::Udp
             || !allocation.has_permission(peer.ip(), now)
         {
             return None;

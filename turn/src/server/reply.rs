@@ -22,6 +22,8 @@ pub(crate) mod code {
     pub const WRONG_CREDENTIALS: u16 = 441;
     pub const UNSUPPORTED_TRANSPORT: u16 = 442;
     pub const PEER_ADDRESS_FAMILY_MISMATCH: u16 = 443;
+    pub const CONNECTION_ALREADY_EXISTS: u16 = 446;
+    pub const CONNECTION_FAILED: u16 = 447;
     pub const ALLOCATION_QUOTA_REACHED: u16 = 486;
     pub const INSUFFICIENT_CAPACITY: u16 = 508;
 }
@@ -39,6 +41,8 @@ pub(crate) fn reason_phrase(code: u16) -> &'static str {
         441 => "Wrong Credentials",
         442 => "Unsupported Transport Protocol",
         443 => "Peer Address Family Mismatch",
+        446 => "Connection Already Exists",
+        447 => "Connection Timeout or Failure",
         486 => "Allocation Quota Reached",
         508 => "Insufficient Capacity",
         _ => "",

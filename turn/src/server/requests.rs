@@ -9,11 +9,12 @@ use super::allocation::{Allocation, BindRefusal};
 use super::authenticate::Authenticated;
 use super::relay::{RelayAllocator, RelayError};
 use super::reply::{RequestInfo, code, write_authenticated};
-use super::types::FiveTuple;
+use super::types::{FiveTuple, RelayTransport};
 use crate::codec::{AddressFamily, Attribute, Message, attr_type};
 
-/// IANA protocol number of UDP, the only REQUESTED-TRANSPORT served.
+/// IANA protocol numbers of the REQUESTED-TRANSPORTs served.
 const UDP: u8 = 17;
+const TCP: u8 = 6;
 
 impl<A: RelayAllocator> TurnServer<A> {
     pub(super) fn reply_error(
@@ -88,13 +89,26 @@ impl<A: RelayAllocator> TurnServer<A> {
             }
             return self.reply_error(buf, info, key, code::ALLOCATION_MISMATCH, &[]);
         }
-        match msg.decode(attr_type::REQUESTED_TRANSPORT) {
-            Ok(Some(Attribute::RequestedTransport(UDP))) => {}
+        let transport = match msg.decode(attr_type::REQUESTED_TRANSPORT) {
+            Ok(Some(Attribute::RequestedTransport(UDP))) => RelayTransport::Udp,
+            Ok(Some(Attribute::RequestedTransport(TCP))) if self.config.tcp_relay => {
+                // RFC 6062 §5.1: only over TCP/TLS, and without the
+                // UDP-only attributes.
+                let udp_only = [
+                    attr_type::DONT_FRAGMENT,
+                    attr_type::EVEN_PORT,
+                    attr_type::RESERVATION_TOKEN,
+                ];
+                if !tuple.transport.is_stream() || udp_only.iter().any(|t| msg.contains(*t)) {
+                    return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]);
+                }
+                RelayTransport::Tcp
+            }
             Ok(Some(_)) => {
                 return self.reply_error(buf, info, key, code::UNSUPPORTED_TRANSPORT, &[]);
             }
             _ => return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]),
-        }
+        };
         let family = match requested_family(msg) {
             Ok(family) => family.unwrap_or(AddressFamily::V4),
             Err(code) => return self.reply_error(buf, info, key, code, &[]),
@@ -117,7 +131,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         if !reserved {
             return self.reply_error(buf, info, key, code::ALLOCATION_QUOTA_REACHED, &[]);
         }
-        let relay = match self.allocator.open(family, &tuple) {
+        let relay = match self.allocator.open(family, transport, &tuple) {
             Ok(relay) => relay,
             Err(e) => {
                 self.table.ledger().release(&auth.quota_user);
@@ -132,7 +146,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         let announced = self.announced(relay);
         let allocation = Allocation::new(
             tuple,
-            relay,
+            (relay, transport),
             announced,
             auth.username.clone(),
             auth.quota_user.clone(),
@@ -153,7 +167,7 @@ impl<A: RelayAllocator> TurnServer<A> {
     /// The live allocation of this 5-tuple, if it belongs to the
     /// authenticated user; otherwise answers 437 (no allocation) or 441
     /// (someone else's) and returns `None`.
-    fn own_allocation(
+    pub(super) fn own_allocation(
         &mut self,
         now: Instant,
         tuple: FiveTuple,
@@ -281,6 +295,10 @@ impl<A: RelayAllocator> TurnServer<A> {
         let Some(allocation) = self.table.get(id) else {
             return;
         };
+        if allocation.relay_transport == RelayTransport::Tcp {
+            // TCP allocations relay over data connections only (RFC 6062 §5).
+            return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]);
+        }
         let (Ok(Some(Attribute::ChannelNumber(number))), Ok(Some(Attribute::XorPeerAddress(peer)))) = (
             msg.decode(attr_type::CHANNEL_NUMBER),
             msg.decode(attr_type::XOR_PEER_ADDRESS),

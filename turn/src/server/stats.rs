@@ -15,6 +15,9 @@ pub struct Stats {
     pub users: usize,
     /// Entries in the timer heap (bounded by a small multiple of allocations).
     pub timer_entries: usize,
+    /// TCP peer connections of TCP allocations (RFC 6062): connecting,
+    /// awaiting ConnectionBind or joined.
+    pub peer_connections: usize,
     /// Allocations created since start.
     pub allocations_created: u64,
     /// Allocations gone since start (expired, refreshed to 0, closed).
@@ -46,6 +49,7 @@ impl Stats {
         self.permissions += other.permissions;
         self.channels += other.channels;
         self.timer_entries += other.timer_entries;
+        self.peer_connections += other.peer_connections;
         self.allocations_created += other.allocations_created;
         self.allocations_deleted += other.allocations_deleted;
         self.auth_failures += other.auth_failures;

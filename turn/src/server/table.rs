@@ -123,7 +123,7 @@ impl AllocationTable {
     }
 
     /// Sweeps every allocation due at `now`; returns the ones that expired.
-    pub fn expire(&mut self, now: Instant, cooldown: Duration) -> Vec<Allocation> {
+    pub fn expire(&mut self, now: Instant, cooldown: Duration) -> Vec<(AllocationId, Allocation)> {
         let mut expired = Vec::new();
         while let Some(Reverse((at, id))) = self.timers.peek().copied() {
             if at > now {
@@ -138,7 +138,7 @@ impl AllocationTable {
             }
             if !allocation.is_alive(now) {
                 if let Some(gone) = self.remove(id) {
-                    expired.push(gone);
+                    expired.push((id, gone));
                 }
                 continue;
             }

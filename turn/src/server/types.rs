@@ -20,6 +20,16 @@ impl Transport {
     }
 }
 
+/// The transport between a relayed address and its peers (REQUESTED-TRANSPORT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RelayTransport {
+    /// UDP (RFC 8656): datagrams, relayed by the core.
+    Udp,
+    /// TCP (RFC 6062): one TCP connection per peer, whose bytes the driver
+    /// joins with a client data connection.
+    Tcp,
+}
+
 /// Client address, server (listener) address and transport: what an
 /// allocation is keyed by (RFC 8656 §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,8 @@ use samtale_turn::codec::{
 };
 use samtale_turn::config::TurnConfig;
 use samtale_turn::server::{
-    Destination, FiveTuple, OwnedTransmit, RelayAllocator, RelayError, Transport, TurnServer,
+    Destination, FiveTuple, OwnedTransmit, RelayAllocator, RelayError, RelayTransport, Transport,
+    TurnServer,
 };
 
 /// Unix time at the start of every test.
@@ -40,6 +41,7 @@ impl RelayAllocator for FakeRelays {
     fn open(
         &mut self,
         family: AddressFamily,
+        _transport: RelayTransport,
         _client: &FiveTuple,
     ) -> Result<SocketAddr, RelayError> {
         if family == AddressFamily::V6 && self.no_ipv6 {

@@ -1,0 +1,217 @@
+//! The driver side of TCP allocations (RFC 6062): relay listeners that
+//! accept peers, connections to peers from the relayed address, and peer
+//! connections handed to the client data connection they are joined with.
+//! The core decides ([`TcpAction`]); this module only opens, holds and
+//! closes sockets, on tokio.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tracing::debug;
+
+use super::{Event, EventSender, StreamOut};
+use crate::server::{ConnectionId, FiveTuple, TcpAction};
+
+/// How long a Connect waits for the peer's handshake before 447.
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a joined data connection gets: its peer, and a signal that ends
+/// the relaying when the core closes the connection (the sender dropped).
+pub(super) struct JoinTo {
+    pub peer: TcpStream,
+    pub stop: oneshot::Receiver<()>,
+    /// The allocation's bandwidth cap (0: none).
+    pub bytes_per_sec: u64,
+}
+
+/// A peer connection as the driver holds it.
+enum Held {
+    /// The connection attempt of a Connect request.
+    Connecting(AbortHandle),
+    /// Connected, waiting for the client's ConnectionBind.
+    Ready(TcpStream),
+    /// Handed to a data connection; dropping the sender stops it.
+    Joined { _stop: oneshot::Sender<()> },
+}
+
+/// Relay listeners and peer connections of one core thread.
+pub(super) struct TcpRelays {
+    runtime: Handle,
+    events: mpsc::WeakSender<Event>,
+    waker: Arc<mio::Waker>,
+    /// Accept task and the UDP port held with it, by relay address.
+    listeners: HashMap<SocketAddr, (AbortHandle, std::net::UdpSocket)>,
+    held: HashMap<ConnectionId, Held>,
+}
+
+impl TcpRelays {
+    pub(super) fn new(
+        runtime: Handle,
+        events: mpsc::WeakSender<Event>,
+        waker: Arc<mio::Waker>,
+    ) -> Self {
+        TcpRelays {
+            runtime,
+            events,
+            waker,
+            listeners: HashMap::new(),
+            held: HashMap::new(),
+        }
+    }
+
+    /// A sender to this core thread for a task; `None` once tokio is gone.
+    fn sender(&self) -> Option<EventSender> {
+        Some(EventSender {
+            tx: Some(self.events.upgrade()?),
+            waker: self.waker.clone(),
+        })
+    }
+
+    /// Accepts peers on a new TCP relayed address.
+    pub(super) fn listen(
+        &mut self,
+        relay: SocketAddr,
+        listener: std::net::TcpListener,
+        placeholder: std::net::UdpSocket,
+    ) {
+        let Some(sender) = self.sender() else {
+            return;
+        };
+        let listener = {
+            let _runtime = self.runtime.enter();
+            match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => {
+                    debug!(%relay, error = %e, "TCP relay not listening");
+                    return;
+                }
+            }
+        };
+        let task = self.runtime.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let incoming = Event::PeerIncoming {
+                            relay,
+                            peer,
+                            stream,
+                        };
+                        if !sender.send(incoming).await {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        // Out of descriptors, say: give the system a moment.
+                        debug!(%relay, error = %e, "accept on TCP relay failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+        self.listeners
+            .insert(relay, (task.abort_handle(), placeholder));
+    }
+
+    /// The allocation of `relay` is gone: stop accepting there.
+    pub(super) fn close_listener(&mut self, relay: SocketAddr) {
+        if let Some((task, _placeholder)) = self.listeners.remove(&relay) {
+            task.abort();
+        }
+    }
+
+    /// Carries out what the core decided.
+    pub(super) fn act(
+        &mut self,
+        action: TcpAction,
+        streams: &HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
+    ) {
+        match action {
+            TcpAction::Connect { id, relay, peer } => {
+                let Some(sender) = self.sender() else {
+                    return;
+                };
+                let task = self.runtime.spawn(async move {
+                    let outcome = tokio::time::timeout(CONNECT_TIMEOUT, connect_from(relay, peer))
+                        .await
+                        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+                    sender.send(Event::PeerConnected(id, outcome)).await;
+                });
+                self.held.insert(id, Held::Connecting(task.abort_handle()));
+            }
+            TcpAction::Join {
+                id,
+                data,
+                bytes_per_sec,
+            } => {
+                let Some(Held::Ready(peer)) = self.held.remove(&id) else {
+                    return;
+                };
+                let (stop_tx, stop) = oneshot::channel();
+                let join = JoinTo {
+                    peer,
+                    stop,
+                    bytes_per_sec,
+                };
+                let joined = streams
+                    .get(&data)
+                    .is_some_and(|w| w.try_send(StreamOut::Join(join)).is_ok());
+                if joined {
+                    self.held.insert(id, Held::Joined { _stop: stop_tx });
+                } else {
+                    debug!(connection = id, "data connection gone before joining");
+                }
+            }
+            TcpAction::Close { id } => {
+                if let Some(Held::Connecting(task)) = self.held.remove(&id) {
+                    task.abort();
+                }
+                // Ready: the stream drops. Joined: the dropped sender stops it.
+            }
+        }
+    }
+
+    /// A connection attempt ended. True if the core should hear of it (the
+    /// attempt was not closed meanwhile); a connected stream is kept.
+    pub(super) fn connected(&mut self, id: ConnectionId, outcome: io::Result<TcpStream>) -> bool {
+        if !matches!(self.held.get(&id), Some(Held::Connecting(_))) {
+            return false;
+        }
+        match outcome {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                self.held.insert(id, Held::Ready(stream));
+            }
+            Err(e) => {
+                debug!(connection = id, error = %e, "connection to peer failed");
+                self.held.remove(&id);
+            }
+        }
+        true
+    }
+
+    /// Keeps an accepted peer connection the core took as `id`.
+    pub(super) fn accepted(&mut self, id: ConnectionId, stream: TcpStream) {
+        self.held.insert(id, Held::Ready(stream));
+    }
+}
+
+/// A TCP connection from the relayed address `relay` to `peer`.
+async fn connect_from(relay: SocketAddr, peer: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if relay.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(relay)?;
+    socket.connect(peer).await
+}

@@ -1,0 +1,240 @@
+//! TCP allocations (RFC 6062) over real sockets, against a plain TCP peer
+//! that is not a TURN client: the peer sees the relayed address as the
+//! source, bytes flow both ways raw, a refused connection is 447, and a peer
+//! that closes takes its data connection with it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use common::{Client, Response, SECRET, secs};
+use samtale_turn::codec::{Attribute, Method, TransactionId, attr_type};
+use samtale_turn::config::TurnConfig;
+use samtale_turn::driver::{self, Listeners, TurnHandle};
+use samtale_turn::peer_filter::PeerFilter;
+use samtale_turn::server::{FiveTuple, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+
+const BOUND: Duration = Duration::from_secs(10);
+
+async fn start() -> (TurnHandle, SocketAddr) {
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let listeners = Listeners {
+        udp: UdpSocket::bind("127.0.0.1:0").await.unwrap(),
+        tcp: Some(tcp),
+        tls: None,
+    };
+    let config = TurnConfig {
+        rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
+        allowed_peers: PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap(),
+        relay_ports: 46000..=46999,
+        ..TurnConfig::default()
+    };
+    let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
+    (handle, addr)
+}
+
+/// Reads one STUN message from a stream (20-byte header, then its length).
+async fn read_message(stream: &mut TcpStream) -> Response {
+    let mut header = [0u8; 20];
+    tokio::time::timeout(BOUND, stream.read_exact(&mut header))
+        .await
+        .expect("a message in time")
+        .unwrap();
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let mut message = header.to_vec();
+    message.resize(20 + len, 0);
+    stream.read_exact(&mut message[20..]).await.unwrap();
+    Response(message)
+}
+
+/// A TURN client on its own TCP connection.
+struct StreamClient {
+    stream: TcpStream,
+    client: Client,
+}
+
+impl StreamClient {
+    async fn connect(server: SocketAddr, user: &Client) -> Self {
+        let stream = TcpStream::connect(server).await.unwrap();
+        let tuple = FiveTuple {
+            client: stream.local_addr().unwrap(),
+            server,
+            transport: Transport::Tcp,
+        };
+        let mut client = Client::new(tuple, &user.username, &user.password);
+        client.nonce = user.nonce.clone();
+        StreamClient { stream, client }
+    }
+
+    async fn send(&mut self, method: Method, attrs: &[Attribute<'_>]) -> TransactionId {
+        let tid = TransactionId::random();
+        let request = self.client.request(method, tid, attrs);
+        self.stream.write_all(&request).await.unwrap();
+        tid
+    }
+
+    /// A request answered, with the 401/nonce round trip.
+    async fn transact(&mut self, method: Method, attrs: &[Attribute<'_>]) -> Response {
+        for _ in 0..2 {
+            let tid = self.send(method, attrs).await;
+            let response = read_message(&mut self.stream).await;
+            assert_eq!(response.msg().transaction_id(), &tid);
+            if response.error_code() == Some(401) && self.client.nonce.is_none() {
+                self.client.nonce = response.nonce();
+                continue;
+            }
+            return response;
+        }
+        panic!("no answer after the nonce")
+    }
+}
+
+fn connection_id(resp: &Response) -> u32 {
+    match resp.msg().decode(attr_type::CONNECTION_ID).unwrap() {
+        Some(Attribute::ConnectionId(id)) => id,
+        other => panic!("no CONNECTION-ID: {other:?}"),
+    }
+}
+
+async fn tcp_allocation(server: SocketAddr) -> (StreamClient, SocketAddr) {
+    let user = Client::rest(common::tcp("127.0.0.1:1"), "alice", SECRET, secs(600));
+    let mut control = StreamClient::connect(server, &user).await;
+    let resp = control
+        .transact(Method::ALLOCATE, &[Attribute::RequestedTransport(6)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    (control, resp.relayed())
+}
+
+#[tokio::test]
+async fn a_plain_tcp_peer_is_relayed_from_the_relayed_address() {
+    let (handle, server) = start().await;
+    let (mut control, relayed) = tcp_allocation(server).await;
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let resp = control
+        .transact(Method::CONNECT, &[Attribute::XorPeerAddress(peer_addr)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    let id = connection_id(&resp);
+    let (mut at_peer, source) = tokio::time::timeout(BOUND, peer.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(source, relayed, "the peer sees the relayed address");
+
+    let mut data = StreamClient::connect(server, &control.client).await;
+    let resp = data
+        .transact(Method::CONNECTION_BIND, &[Attribute::ConnectionId(id)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    // Raw bytes now, both ways; STUN-looking bytes are just bytes.
+    let junk = [0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
+    data.stream.write_all(b"hello peer ").await.unwrap();
+    data.stream.write_all(&junk).await.unwrap();
+    let mut got = vec![0u8; 11 + junk.len()];
+    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got[..11], b"hello peer ");
+    assert_eq!(&got[11..], &junk);
+    at_peer.write_all(&[9u8; 100_000]).await.unwrap();
+    let mut back = vec![0u8; 100_000];
+    tokio::time::timeout(BOUND, data.stream.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(back.iter().all(|b| *b == 9));
+
+    // The peer goes: the data connection ends, the core forgets it.
+    drop(at_peer);
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(BOUND, data.stream.read_to_end(&mut rest))
+        .await
+        .expect("the data connection closes")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = handle.stats.lock().unwrap().clone();
+        if s.peer_connections == 0 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_447_and_the_allocation_stays_usable() {
+    let (_handle, server) = start().await;
+    let (mut control, _) = tcp_allocation(server).await;
+    // A port nobody listens on (bound, then closed).
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let resp = control
+        .transact(Method::CONNECT, &[Attribute::XorPeerAddress(closed)])
+        .await;
+    assert_eq!(resp.error_code(), Some(447));
+    assert!(resp.msg().verify_integrity(&control.client.key()));
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resp = control
+        .transact(
+            Method::CONNECT,
+            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
+        )
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+}
+
+/// A peer that connects in gets announced with ConnectionAttempt; closing
+/// the control connection (the allocation) closes that peer's connection.
+#[tokio::test]
+async fn a_peer_connecting_in_is_announced_and_closes_with_the_allocation() {
+    let (_handle, server) = start().await;
+    let (mut control, relayed) = tcp_allocation(server).await;
+    let resp = control
+        .transact(
+            Method::CREATE_PERMISSION,
+            &[Attribute::XorPeerAddress("127.0.0.1:9".parse().unwrap())],
+        )
+        .await;
+    assert!(resp.is_success());
+    let mut peer = TcpStream::connect(relayed).await.unwrap();
+    let attempt = read_message(&mut control.stream).await;
+    assert_eq!(attempt.msg().method(), Method::CONNECTION_ATTEMPT);
+    assert_eq!(
+        attempt.addr(attr_type::XOR_PEER_ADDRESS),
+        Some(peer.local_addr().unwrap())
+    );
+    let id = connection_id(&attempt);
+    let mut data = StreamClient::connect(server, &control.client).await;
+    let resp = data
+        .transact(Method::CONNECTION_BIND, &[Attribute::ConnectionId(id)])
+        .await;
+    assert!(resp.is_success());
+    peer.write_all(b"from the peer").await.unwrap();
+    let mut got = [0u8; 13];
+    tokio::time::timeout(BOUND, data.stream.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"from the peer");
+    drop(control);
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(BOUND, peer.read_to_end(&mut rest))
+        .await
+        .expect("the peer connection closes with the allocation")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
