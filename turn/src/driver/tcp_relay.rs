@@ -203,6 +203,21 @@ impl TcpRelays {
     }
 }
 
+impl Drop for TcpRelays {
+    /// A core thread that stops takes its listeners and attempts with it
+    /// (an `AbortHandle` dropped alone would leave the task running).
+    fn drop(&mut self) {
+        for (task, _) in self.listeners.values() {
+            task.abort();
+        }
+        for held in self.held.values() {
+            if let Held::Connecting(task) = held {
+                task.abort();
+            }
+        }
+    }
+}
+
 /// A TCP connection from the relayed address `relay` to `peer`.
 async fn connect_from(relay: SocketAddr, peer: SocketAddr) -> io::Result<TcpStream> {
     let socket = if relay.is_ipv4() {
