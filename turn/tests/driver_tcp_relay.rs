@@ -33,6 +33,9 @@ async fn start() -> (TurnHandle, SocketAddr) {
         rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
         allowed_peers: PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap(),
         relay_ports: 46000..=46999,
+        // Data connections must find the core thread of their peer
+        // connection.
+        core_threads: 2,
         ..TurnConfig::default()
     };
     let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
@@ -237,4 +240,99 @@ async fn a_peer_connecting_in_is_announced_and_closes_with_the_allocation() {
         .expect("the peer connection closes with the allocation")
         .unwrap_or(0);
     assert_eq!(n, 0);
+}
+
+/// What the peer sent before the bind, and what the client sent right
+/// behind its ConnectionBind in the same write, both arrive, after the
+/// success response.
+#[tokio::test]
+async fn bytes_sent_before_and_behind_the_bind_arrive_after_the_answer() {
+    let (_handle, server) = start().await;
+    let (mut control, _) = tcp_allocation(server).await;
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resp = control
+        .transact(
+            Method::CONNECT,
+            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
+        )
+        .await;
+    let id = connection_id(&resp);
+    let (mut at_peer, _) = peer.accept().await.unwrap();
+    at_peer.write_all(b"peer spoke first").await.unwrap();
+
+    let mut data = StreamClient::connect(server, &control.client).await;
+    let tid = TransactionId::random();
+    let mut bytes =
+        data.client
+            .request(Method::CONNECTION_BIND, tid, &[Attribute::ConnectionId(id)]);
+    bytes.extend_from_slice(b"right behind");
+    data.stream.write_all(&bytes).await.unwrap();
+    let resp = read_message(&mut data.stream).await;
+    assert_eq!(resp.msg().transaction_id(), &tid);
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    let mut got = [0u8; 16];
+    tokio::time::timeout(BOUND, data.stream.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"peer spoke first");
+    let mut got = [0u8; 12];
+    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"right behind");
+}
+
+/// A ConnectionBind challenged for credentials (401) keeps its connection
+/// and succeeds on the retry; one refused outright (400) ends it.
+#[tokio::test]
+async fn a_challenged_bind_retries_on_its_connection_and_a_refused_one_closes_it() {
+    let (_handle, server) = start().await;
+    let (mut control, _) = tcp_allocation(server).await;
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resp = control
+        .transact(
+            Method::CONNECT,
+            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
+        )
+        .await;
+    let id = connection_id(&resp);
+    let (mut at_peer, _) = peer.accept().await.unwrap();
+
+    let mut guess = StreamClient::connect(server, &control.client).await;
+    let resp = guess
+        .transact(
+            Method::CONNECTION_BIND,
+            &[Attribute::ConnectionId(id.wrapping_add(2))],
+        )
+        .await;
+    assert_eq!(resp.error_code(), Some(400));
+    let mut rest = Vec::new();
+    let n = tokio::time::timeout(BOUND, guess.stream.read_to_end(&mut rest))
+        .await
+        .expect("a refused data connection is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+
+    let mut data = StreamClient::connect(server, &control.client).await;
+    data.client.nonce = None;
+    let tid = data
+        .send(Method::CONNECTION_BIND, &[Attribute::ConnectionId(id)])
+        .await;
+    let challenge = read_message(&mut data.stream).await;
+    assert_eq!(challenge.msg().transaction_id(), &tid);
+    assert_eq!(challenge.error_code(), Some(401));
+    data.client.nonce = challenge.nonce();
+    let resp = data
+        .transact(Method::CONNECTION_BIND, &[Attribute::ConnectionId(id)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    data.stream.write_all(b"bound").await.unwrap();
+    let mut got = [0u8; 5];
+    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&got, b"bound");
 }

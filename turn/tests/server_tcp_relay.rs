@@ -171,15 +171,21 @@ fn connect_is_answered_when_connected_and_bind_joins_a_new_connection() {
         actions(&mut s),
         vec![TcpAction::Join {
             id,
+            relay,
             data: data.tuple,
             bytes_per_sec: TurnConfig::default().max_bandwidth_per_allocation,
         }]
     );
-    // Bound once: a second bind of the same id is refused.
+    // Bound once: a second bind of the same id is refused, and that
+    // connection closed.
     let mut again = data_connection(&c, "192.0.2.1:5002");
     assert_eq!(
         bind(&mut s, t0 + secs(2), &mut again, id).error_code(),
         Some(400)
+    );
+    assert_eq!(
+        actions(&mut s),
+        vec![TcpAction::Refuse { data: again.tuple }]
     );
     // The data connection closes: so does its peer connection.
     s.handle_connection_closed(data.tuple);
@@ -280,6 +286,10 @@ fn an_unbound_connection_closes_after_exactly_thirty_seconds() {
         bind(&mut s, at + BIND_TIMEOUT, &mut data, id).error_code(),
         Some(400)
     );
+    assert_eq!(
+        actions(&mut s),
+        vec![TcpAction::Refuse { data: data.tuple }]
+    );
 }
 
 #[test]
@@ -322,23 +332,34 @@ fn connection_bind_wants_the_owner_a_fresh_connection_and_a_known_id() {
     let (mut s, t0) = server();
     let (mut c, _) = allocated(&mut s, t0, "192.0.2.1:5000");
     let (_, id) = connect(&mut s, t0, &c, peer());
+    // Each refusal on a fresh connection closes it (one try each).
+    let refused = |s: &mut Server, data: &Client| {
+        assert_eq!(actions(s), vec![TcpAction::Refuse { data: data.tuple }]);
+    };
     // Still connecting: nothing to bind yet.
-    let mut data = data_connection(&c, "192.0.2.1:5001");
-    assert_eq!(bind(&mut s, t0, &mut data, id).error_code(), Some(400));
+    let mut early = data_connection(&c, "192.0.2.1:5001");
+    assert_eq!(bind(&mut s, t0, &mut early, id).error_code(), Some(400));
+    refused(&mut s, &early);
     connected(&mut s, t0, &c, id);
-    assert_eq!(
-        bind(&mut s, t0, &mut data, id.wrapping_add(1)).error_code(),
-        Some(400)
-    );
+    let mut guess = data_connection(&c, "192.0.2.1:5002");
+    let resp = bind(&mut s, t0, &mut guess, id.wrapping_add(1));
+    assert_eq!(resp.error_code(), Some(400));
+    refused(&mut s, &guess);
+    let mut no_id = data_connection(&c, "192.0.2.1:5004");
+    let resp = no_id.transact(&mut s, t0, Method::CONNECTION_BIND, &[]);
+    assert_eq!(resp.error_code(), Some(400));
+    refused(&mut s, &no_id);
     // Another user cannot take it.
     let mut mallory = Client::rest(tcp("192.0.2.66:5000"), "mallory", common::SECRET, secs(600));
     assert_eq!(bind(&mut s, t0, &mut mallory, id).error_code(), Some(400));
-    // Nor the control connection itself.
+    refused(&mut s, &mallory);
+    // Nor the control connection itself (which stays open).
     assert_eq!(bind(&mut s, t0, &mut c, id).error_code(), Some(400));
     // Nor a UDP client.
     let mut on_udp = Client::alice("192.0.2.1:5003");
     assert_eq!(bind(&mut s, t0, &mut on_udp, id).error_code(), Some(400));
     assert!(actions(&mut s).is_empty());
+    let mut data = data_connection(&c, "192.0.2.1:5005");
     assert!(bind(&mut s, t0, &mut data, id).is_success());
 }
 

@@ -227,7 +227,7 @@ impl EventLoop {
                 .take_changes(&mut out.relays, &mut out.tcp);
         }
         while let Some(action) = self.server.poll_tcp_action() {
-            self.out.tcp.act(action, &self.out.streams);
+            self.out.tcp.act(action, &mut self.out.streams);
         }
     }
 
@@ -323,12 +323,15 @@ impl EventLoop {
                     self.out.send(t);
                 }
                 self.sync_relays();
+                // The connection waits for the outcome of its ConnectionBind:
+                // after a Join (success) its task reads no more of this
+                // queue; after a refusal the queue is gone; after a 401 or
+                // 438 it reads frames again. A stuck one is closed.
                 if is_connection_bind(&data)
                     && let Some(writer) = self.out.streams.get(&tuple)
+                    && writer.try_send(StreamOut::Resume).is_err()
                 {
-                    // Behind a Join (success) the task no longer reads
-                    // this; otherwise it reads frames again.
-                    let _ = writer.try_send(StreamOut::Resume);
+                    self.out.streams.remove(&tuple);
                 }
             }
             Event::StreamClosed(tuple) => {

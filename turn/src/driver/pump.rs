@@ -9,8 +9,8 @@
 //! client hold a peer connection whose peer is gone until the allocation
 //! expires.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,15 +19,16 @@ use tokio::time::Instant;
 
 const CHUNK: usize = 16_384;
 
-/// A token bucket shared by both directions (burst: one second's worth).
-struct Pace {
+/// A token bucket shared by both directions of every data connection of
+/// one allocation (burst: one second's worth).
+pub(super) struct Pace {
     bytes_per_sec: u64,
     tokens: f64,
     at: Instant,
 }
 
 impl Pace {
-    fn new(bytes_per_sec: u64) -> Self {
+    pub(super) fn new(bytes_per_sec: u64) -> Self {
         Pace {
             bytes_per_sec,
             tokens: bytes_per_sec as f64,
@@ -68,7 +69,8 @@ where
         let Some(bytes) = buf.get(..n) else {
             break;
         };
-        if to.write_all(bytes).await.is_err() {
+        // Flushed: a TLS stream may otherwise keep the end of a burst.
+        if to.write_all(bytes).await.is_err() || to.flush().await.is_err() {
             break;
         }
         count.fetch_add(n as u64, Ordering::Relaxed);
@@ -82,13 +84,13 @@ where
 
 /// Relays until one side ends or `stop` fires (its sender is
 /// dropped when the core closes the connection). `early` is what the
-/// client sent right behind its ConnectionBind. Returns the bytes relayed
-/// (to the peer, to the client).
+/// client sent right behind its ConnectionBind; `pace` is the allocation's
+/// budget. Returns the bytes relayed (to the peer, to the client).
 pub(super) async fn relay<C, P>(
     client: C,
     mut peer: P,
     early: Vec<u8>,
-    bytes_per_sec: u64,
+    pace: Arc<Mutex<Pace>>,
     stop: oneshot::Receiver<()>,
 ) -> (u64, u64)
 where
@@ -97,18 +99,22 @@ where
 {
     let to_peer = AtomicU64::new(0);
     let to_client = AtomicU64::new(0);
-    let pace = Mutex::new(Pace::new(bytes_per_sec));
-    if !early.is_empty() {
-        if peer.write_all(&early).await.is_err() {
-            return (0, 0);
+    let relaying = async {
+        if !early.is_empty() {
+            if peer.write_all(&early).await.is_err() || peer.flush().await.is_err() {
+                return;
+            }
+            to_peer.fetch_add(early.len() as u64, Ordering::Relaxed);
         }
-        to_peer.fetch_add(early.len() as u64, Ordering::Relaxed);
-    }
-    let (client_r, client_w) = tokio::io::split(client);
-    let (peer_r, peer_w) = tokio::io::split(peer);
+        let (client_r, client_w) = tokio::io::split(client);
+        let (peer_r, peer_w) = tokio::io::split(peer);
+        tokio::select! {
+            () = one_way(client_r, peer_w, &to_peer, &pace) => {}
+            () = one_way(peer_r, client_w, &to_client, &pace) => {}
+        }
+    };
     tokio::select! {
-        () = one_way(client_r, peer_w, &to_peer, &pace) => {}
-        () = one_way(peer_r, client_w, &to_client, &pace) => {}
+        () = relaying => {}
         _ = stop => {}
     }
     (
@@ -122,6 +128,14 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
+
+    fn uncapped() -> Arc<Mutex<Pace>> {
+        capped(0)
+    }
+
+    fn capped(bytes_per_sec: u64) -> Arc<Mutex<Pace>> {
+        Arc::new(Mutex::new(Pace::new(bytes_per_sec)))
+    }
 
     #[test]
     fn the_bucket_lets_a_second_through_then_paces() {
@@ -137,7 +151,7 @@ mod tests {
         let (client, mut client_far) = tokio::io::duplex(4096);
         let (peer, mut peer_far) = tokio::io::duplex(4096);
         let (_stop_tx, stop) = oneshot::channel();
-        let relaying = tokio::spawn(relay(client, peer, b"early".to_vec(), 0, stop));
+        let relaying = tokio::spawn(relay(client, peer, b"early".to_vec(), uncapped(), stop));
         client_far.write_all(b" and later").await.unwrap();
         let mut at_peer = [0u8; 15];
         peer_far.read_exact(&mut at_peer).await.unwrap();
@@ -159,7 +173,7 @@ mod tests {
         let (client, mut client_far) = tokio::io::duplex(64);
         let (peer, mut peer_far) = tokio::io::duplex(64);
         let (stop_tx, stop) = oneshot::channel::<()>();
-        let relaying = tokio::spawn(relay(client, peer, Vec::new(), 0, stop));
+        let relaying = tokio::spawn(relay(client, peer, Vec::new(), uncapped(), stop));
         client_far.write_all(b"ping").await.unwrap();
         let mut got = [0u8; 4];
         peer_far.read_exact(&mut got).await.unwrap();
@@ -176,7 +190,7 @@ mod tests {
         let (peer, mut peer_far) = tokio::io::duplex(1 << 20);
         let (_stop_tx, stop) = oneshot::channel();
         let start = Instant::now();
-        let relaying = tokio::spawn(relay(client, peer, Vec::new(), 10_000, stop));
+        let relaying = tokio::spawn(relay(client, peer, Vec::new(), capped(10_000), stop));
         // 30 000 bytes each way at 10 000 bytes/s with a 10 000-byte burst:
         // 5 s of (virtual) time, less the pause each direction takes after
         // its last chunk is delivered; uncapped it would take none.
@@ -200,5 +214,33 @@ mod tests {
         assert_eq!(relaying.await.unwrap(), (30_000, 30_000));
         let took = start.elapsed();
         assert!(took >= Duration::from_secs(3), "{took:?}");
+    }
+
+    /// Two data connections of one allocation share its budget: 20 000
+    /// bytes each, one way, at 10 000 bytes/s with a 10 000-byte burst take
+    /// about 3 s together; each alone would pass within 1 s.
+    #[tokio::test(start_paused = true)]
+    async fn data_connections_of_one_allocation_share_the_cap() {
+        let pace = capped(10_000);
+        let start = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..2 {
+            let (client, mut client_far) = tokio::io::duplex(1 << 20);
+            let (peer, mut peer_far) = tokio::io::duplex(1 << 20);
+            let (stop_tx, stop) = oneshot::channel::<()>();
+            let relaying = tokio::spawn(relay(client, peer, Vec::new(), pace.clone(), stop));
+            tasks.push(tokio::spawn(async move {
+                peer_far.write_all(&[3u8; 20_000]).await.unwrap();
+                let mut got = vec![0u8; 20_000];
+                client_far.read_exact(&mut got).await.unwrap();
+                drop(stop_tx);
+                relaying.await.unwrap()
+            }));
+        }
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), (0, 20_000));
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(1_500), "{took:?}");
     }
 }

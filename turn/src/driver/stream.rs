@@ -121,7 +121,8 @@ where
         while let Some(out) = rx.recv().await {
             match out {
                 StreamOut::Frame(frame) => {
-                    if writer.write_all(&frame).await.is_err() {
+                    // Flushed: TLS may otherwise hold the frame back.
+                    if writer.write_all(&frame).await.is_err() || writer.flush().await.is_err() {
                         return None;
                     }
                 }
@@ -153,12 +154,8 @@ where
     match joined {
         Some((writer, join)) => {
             let client = reader.unsplit(writer);
-            let JoinTo {
-                peer,
-                stop,
-                bytes_per_sec,
-            } = join;
-            let relayed = pump::relay(client, peer, frames.rest(), bytes_per_sec, stop).await;
+            let JoinTo { peer, stop, pace } = join;
+            let relayed = pump::relay(client, peer, frames.rest(), pace, stop).await;
             events.send(Event::DataRelayed(relayed)).await;
         }
         None => write.abort(),

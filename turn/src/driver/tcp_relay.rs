@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -16,19 +16,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
+use super::pump::Pace;
 use super::{Event, EventSender, StreamOut};
 use crate::server::{ConnectionId, FiveTuple, TcpAction};
 
-/// How long a Connect waits for the peer's handshake before 447.
-pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a Connect waits for the peer's handshake before 447 (as
+/// coturn).
+pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a joined data connection gets: its peer, and a signal that ends
 /// the relaying when the core closes the connection (the sender dropped).
 pub(super) struct JoinTo {
     pub peer: TcpStream,
     pub stop: oneshot::Receiver<()>,
-    /// The allocation's bandwidth cap (0: none).
-    pub bytes_per_sec: u64,
+    /// The allocation's bandwidth budget, shared by its data connections.
+    pub pace: Arc<Mutex<Pace>>,
 }
 
 /// A peer connection as the driver holds it.
@@ -49,6 +51,8 @@ pub(super) struct TcpRelays {
     /// Accept task and the UDP port held with it, by relay address.
     listeners: HashMap<SocketAddr, (AbortHandle, std::net::UdpSocket)>,
     held: HashMap<ConnectionId, Held>,
+    /// Bandwidth budgets of TCP allocations with joined connections.
+    paces: HashMap<SocketAddr, Arc<Mutex<Pace>>>,
 }
 
 impl TcpRelays {
@@ -63,6 +67,7 @@ impl TcpRelays {
             waker,
             listeners: HashMap::new(),
             held: HashMap::new(),
+            paces: HashMap::new(),
         }
     }
 
@@ -125,13 +130,16 @@ impl TcpRelays {
         if let Some((task, _placeholder)) = self.listeners.remove(&relay) {
             task.abort();
         }
+        self.paces.remove(&relay);
     }
 
-    /// Carries out what the core decided.
+    /// Carries out what the core decided. A client connection that cannot
+    /// take a Join (its queue is full: stuck) is closed, by dropping its
+    /// sender; the core hears of it when the connection's task ends.
     pub(super) fn act(
         &mut self,
         action: TcpAction,
-        streams: &HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
+        streams: &mut HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
     ) {
         match action {
             TcpAction::Connect { id, relay, peer } => {
@@ -148,26 +156,37 @@ impl TcpRelays {
             }
             TcpAction::Join {
                 id,
+                relay,
                 data,
                 bytes_per_sec,
             } => {
                 let Some(Held::Ready(peer)) = self.held.remove(&id) else {
+                    streams.remove(&data);
                     return;
                 };
                 let (stop_tx, stop) = oneshot::channel();
-                let join = JoinTo {
-                    peer,
-                    stop,
-                    bytes_per_sec,
-                };
+                let pace = self
+                    .paces
+                    .entry(relay)
+                    .or_insert_with(|| Arc::new(Mutex::new(Pace::new(bytes_per_sec))))
+                    .clone();
+                let join = JoinTo { peer, stop, pace };
                 let joined = streams
                     .get(&data)
                     .is_some_and(|w| w.try_send(StreamOut::Join(join)).is_ok());
                 if joined {
                     self.held.insert(id, Held::Joined { _stop: stop_tx });
                 } else {
-                    debug!(connection = id, "data connection gone before joining");
+                    debug!(
+                        connection = id,
+                        "data connection gone or stuck before joining"
+                    );
+                    streams.remove(&data);
                 }
+            }
+            TcpAction::Refuse { data } => {
+                // Its queued answer is written, then the connection ends.
+                streams.remove(&data);
             }
             TcpAction::Close { id } => {
                 if let Some(Held::Connecting(task)) = self.held.remove(&id) {

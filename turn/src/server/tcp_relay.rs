@@ -54,6 +54,9 @@ pub enum TcpAction {
     Join {
         /// The peer connection.
         id: ConnectionId,
+        /// The allocation's relayed address: its data connections share
+        /// one bandwidth budget.
+        relay: SocketAddr,
         /// The client's data connection.
         data: FiveTuple,
         /// The allocation's bandwidth cap, both directions together (0: none).
@@ -64,6 +67,13 @@ pub enum TcpAction {
     Close {
         /// The peer connection.
         id: ConnectionId,
+    },
+    /// Close the client connection `data` once its answer is written: an
+    /// authenticated ConnectionBind there was refused (a data connection
+    /// gets one try, so ids cannot be guessed at message rate).
+    Refuse {
+        /// The client connection.
+        data: FiveTuple,
     },
 }
 
@@ -101,6 +111,7 @@ struct PeerConnection {
 pub(crate) struct PeerConnections {
     by_id: HashMap<ConnectionId, PeerConnection>,
     by_data: HashMap<FiveTuple, ConnectionId>,
+    by_allocation: HashMap<AllocationId, Vec<ConnectionId>>,
     deadlines: BinaryHeap<Reverse<(Instant, ConnectionId)>>,
     actions: VecDeque<TcpAction>,
     /// Ids are `shard + k × shards`: the driver routes a data connection to
@@ -121,6 +132,7 @@ impl PeerConnections {
         PeerConnections {
             by_id: HashMap::default(),
             by_data: HashMap::default(),
+            by_allocation: HashMap::default(),
             deadlines: BinaryHeap::new(),
             actions: VecDeque::new(),
             shard: shard % shards,
@@ -147,9 +159,11 @@ impl PeerConnections {
     }
 
     fn of_allocation(&self, allocation: AllocationId) -> impl Iterator<Item = &PeerConnection> {
-        self.by_id
-            .values()
-            .filter(move |c| c.allocation == allocation)
+        self.by_allocation
+            .get(&allocation)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.by_id.get(id))
     }
 
     fn insert(&mut self, allocation: AllocationId, peer: SocketAddr, state: State) -> ConnectionId {
@@ -165,28 +179,35 @@ impl PeerConnections {
                 state,
             },
         );
+        self.by_allocation.entry(allocation).or_default().push(id);
         id
+    }
+
+    /// Forgets `id` (no action for the driver).
+    fn forget(&mut self, id: ConnectionId) -> Option<PeerConnection> {
+        let gone = self.by_id.remove(&id)?;
+        if let State::Joined { data } = gone.state {
+            self.by_data.remove(&data);
+        }
+        if let Some(ids) = self.by_allocation.get_mut(&gone.allocation) {
+            ids.retain(|other| *other != id);
+            if ids.is_empty() {
+                self.by_allocation.remove(&gone.allocation);
+            }
+        }
+        Some(gone)
     }
 
     /// Forgets `id` and tells the driver to close it.
     fn close(&mut self, id: ConnectionId) {
-        if let Some(gone) = self.by_id.remove(&id) {
-            if let State::Joined { data } = gone.state {
-                self.by_data.remove(&data);
-            }
+        if self.forget(id).is_some() {
             self.actions.push_back(TcpAction::Close { id });
         }
     }
 
     /// Closes every peer connection of a deleted allocation.
     pub fn close_allocation(&mut self, allocation: AllocationId) {
-        let ids: Vec<ConnectionId> = self
-            .by_id
-            .iter()
-            .filter(|(_, c)| c.allocation == allocation)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
+        for id in self.by_allocation.remove(&allocation).unwrap_or_default() {
             self.close(id);
         }
     }
@@ -319,7 +340,7 @@ impl<A: RelayAllocator> TurnServer<A> {
     ) -> Option<Transmit<'_>> {
         let (request, key, allocation) = self.take_connecting(id)?;
         // Nothing to close: the driver holds no connection for a failure.
-        self.connections.by_id.remove(&id);
+        self.connections.forget(id);
         let control = self.live_control(allocation, now)?;
         let mut buf = std::mem::take(&mut self.scratch);
         write_authenticated(
@@ -380,6 +401,9 @@ impl<A: RelayAllocator> TurnServer<A> {
     }
 
     /// A ConnectionBind request on a new client connection (RFC 6062 §5.4).
+    /// It must be the connection's first message (the driver routes the
+    /// connection to the core holding the id by it). An authenticated
+    /// ConnectionBind that fails closes the connection after its 400.
     pub(super) fn on_connection_bind(
         &mut self,
         now: Instant,
@@ -393,30 +417,38 @@ impl<A: RelayAllocator> TurnServer<A> {
         let fresh_stream = tuple.transport.is_stream()
             && self.table.id_by_tuple(&tuple).is_none()
             && !self.connections.by_data.contains_key(&tuple);
-        let Ok(Some(Attribute::ConnectionId(id))) = msg.decode(attr_type::CONNECTION_ID) else {
-            return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]);
+        let id = match msg.decode(attr_type::CONNECTION_ID) {
+            Ok(Some(Attribute::ConnectionId(id))) => Some(id),
+            _ => None,
         };
-        let bindable = self.connections.by_id.get(&id).and_then(|c| {
-            let awaiting = matches!(c.state, State::AwaitingBind { .. });
+        let bindable = id.and_then(|id| {
+            let c = self.connections.by_id.get(&id)?;
             let allocation = self.table.get(c.allocation)?;
             let owner = allocation.username == auth.username && allocation.is_alive(now);
-            (awaiting && owner).then_some(c.allocation)
+            let awaiting = matches!(c.state, State::AwaitingBind { .. });
+            (awaiting && owner).then_some((id, allocation.relay))
         });
-        let (true, Some(allocation)) = (fresh_stream, bindable) else {
+        let (true, Some((id, relay))) = (fresh_stream, bindable) else {
+            if fresh_stream {
+                self.connections
+                    .actions
+                    .push_back(TcpAction::Refuse { data: tuple });
+            }
             return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]);
         };
         if let Some(c) = self.connections.by_id.get_mut(&id) {
             c.state = State::Joined { data: tuple };
+            if let Some(a) = self.table.get(c.allocation) {
+                tracing::debug!(parent: &a.span, connection = id, "data connection joined");
+            }
         }
         self.connections.by_data.insert(tuple, id);
         self.connections.actions.push_back(TcpAction::Join {
             id,
+            relay,
             data: tuple,
             bytes_per_sec: self.config.max_bandwidth_per_allocation,
         });
-        if let Some(a) = self.table.get(allocation) {
-            tracing::debug!(parent: &a.span, connection = id, "data connection joined");
-        }
         self.reply_success_to(buf, info, key);
     }
 
