@@ -1,6 +1,6 @@
-//! The deny-list at the protocol level: CreatePermission and ChannelBind
-//! to every denied range, in every encoding, get 403 and no data flows;
-//! an allowed range passes.
+//! The deny-list at the protocol level: CreatePermission, ChannelBind and
+//! (TCP allocations) Connect to every denied range, in every encoding, get
+//! 403 and no data flows; an allowed range passes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -33,18 +33,8 @@ fn allocate(
     resp.relayed()
 }
 
-#[test]
-fn every_denied_range_in_every_encoding_gets_403() {
-    let config = TurnConfig {
-        max_permissions_per_allocation: 1000,
-        ..config()
-    };
-    let (mut server, t0) = server_with(config);
-    let mut v4 = Client::alice("203.0.113.1:1");
-    let mut v6 = Client::alice("203.0.113.2:1");
-    let relay4 = allocate(&mut server, t0, &mut v4, AddressFamily::V4);
-    let relay6 = allocate(&mut server, t0, &mut v6, AddressFamily::V6);
-
+/// Every denied address, and its IPv6 disguises.
+fn denied_targets() -> Vec<IpAddr> {
     let mut targets: Vec<IpAddr> = Vec::new();
     for (addr, _) in deny_table::DENIED_V4 {
         let ip: Ipv4Addr = addr.parse().unwrap();
@@ -60,7 +50,68 @@ fn every_denied_range_in_every_encoding_gets_403() {
             .iter()
             .map(|(a, _)| a.parse::<IpAddr>().unwrap()),
     );
+    targets
+}
 
+/// RFC 6062: a TCP allocation cannot Connect to a denied peer (403), and a
+/// denied peer cannot connect in (it can get no permission).
+#[test]
+fn every_denied_range_is_refused_at_connect_and_cannot_connect_in() {
+    let (mut server, t0) = server();
+    let mut v4 = Client::new(tcp("203.0.113.1:1"), "alice", "alice-pw");
+    let mut v6 = Client::new(tcp("203.0.113.2:1"), "alice", "alice-pw");
+    let mut relays = Vec::new();
+    for (client, family) in [(&mut v4, AddressFamily::V4), (&mut v6, AddressFamily::V6)] {
+        let resp = client.transact(
+            &mut server,
+            t0,
+            Method::ALLOCATE,
+            &[
+                Attribute::RequestedTransport(6),
+                Attribute::RequestedAddressFamily(family),
+            ],
+        );
+        assert!(resp.is_success());
+        relays.push(resp.relayed());
+    }
+    let targets = denied_targets();
+    for ip in &targets {
+        let peer = SocketAddr::new(*ip, 443);
+        let (client, relay) = if ip.is_ipv4() {
+            (&mut v4, relays[0])
+        } else {
+            (&mut v6, relays[1])
+        };
+        let resp = client.transact(
+            &mut server,
+            t0,
+            Method::CONNECT,
+            &[Attribute::XorPeerAddress(peer)],
+        );
+        assert_eq!(resp.error_code(), Some(403), "{ip}");
+        assert!(
+            server.handle_peer_incoming(t0, relay, peer).is_none(),
+            "{ip}"
+        );
+    }
+    assert!(server.poll_tcp_action().is_none());
+    assert_eq!(server.stats(t0).peer_connections, 0);
+    assert_eq!(server.stats(t0).denied_peers, targets.len() as u64);
+}
+
+#[test]
+fn every_denied_range_in_every_encoding_gets_403() {
+    let config = TurnConfig {
+        max_permissions_per_allocation: 1000,
+        ..config()
+    };
+    let (mut server, t0) = server_with(config);
+    let mut v4 = Client::alice("203.0.113.1:1");
+    let mut v6 = Client::alice("203.0.113.2:1");
+    let relay4 = allocate(&mut server, t0, &mut v4, AddressFamily::V4);
+    let relay6 = allocate(&mut server, t0, &mut v6, AddressFamily::V6);
+
+    let targets = denied_targets();
     for ip in &targets {
         let peer = SocketAddr::new(*ip, 3478);
         let (client, relay) = if ip.is_ipv4() {
