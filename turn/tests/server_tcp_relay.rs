@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use common::{Client, FakeRelays, Response, config, feed, secs, server, server_with, tcp};
 use samtale_turn::codec::{Attribute, Class, Method, TransactionId, attr_type};
 use samtale_turn::config::TurnConfig;
-use samtale_turn::server::{BIND_TIMEOUT, ConnectionId, Destination, TcpAction, TurnServer};
+use samtale_turn::server::{
+    BIND_TIMEOUT, CONNECT_DEADLINE, ConnectionId, Destination, TcpAction, TurnServer,
+};
 
 type Server = TurnServer<FakeRelays>;
 
@@ -290,6 +292,22 @@ fn an_unbound_connection_closes_after_exactly_thirty_seconds() {
         actions(&mut s),
         vec![TcpAction::Refuse { data: data.tuple }]
     );
+}
+
+/// A driver that never reports a Connect's outcome does not hold the slot
+/// for ever: the core gives the attempt up at its deadline.
+#[test]
+fn a_connect_never_reported_is_given_up_at_its_deadline() {
+    let (mut s, t0) = server();
+    let (c, _) = allocated(&mut s, t0, "192.0.2.1:5000");
+    let (_, id) = connect(&mut s, t0, &c, peer());
+    s.handle_timeout(t0 + CONNECT_DEADLINE - Duration::from_millis(1));
+    assert!(actions(&mut s).is_empty());
+    s.handle_timeout(t0 + CONNECT_DEADLINE);
+    assert_eq!(actions(&mut s), vec![TcpAction::Close { id }]);
+    assert!(s.handle_peer_connected(t0 + CONNECT_DEADLINE, id).is_none());
+    assert_eq!(s.stats(t0 + CONNECT_DEADLINE).peer_connections, 0);
+    connect(&mut s, t0 + CONNECT_DEADLINE, &c, peer());
 }
 
 #[test]

@@ -32,7 +32,7 @@ use std::time::Instant;
 pub use ledger::AllocationLedger;
 pub use relay::{RelayAllocator, RelayError};
 pub use stats::Stats;
-pub use tcp_relay::{BIND_TIMEOUT, ConnectionId, TcpAction};
+pub use tcp_relay::{BIND_TIMEOUT, CONNECT_DEADLINE, ConnectionId, TcpAction};
 pub use types::{Destination, FiveTuple, OwnedTransmit, RelayTransport, Transmit, Transport};
 
 use crate::auth::{CredentialStore, NonceIssuer};

@@ -34,6 +34,13 @@ pub type ConnectionId = u32;
 /// (RFC 6062 §5.2, §5.3).
 pub const BIND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a Connect may wait for the driver's outcome before the core
+/// gives the attempt up (unanswered, as the client has given up by then:
+/// its own transaction times out after 39.5 s). Drivers bound attempts
+/// more tightly and answer 447 themselves; this only frees the slot if one
+/// never reports.
+pub const CONNECT_DEADLINE: Duration = Duration::from_secs(40);
+
 /// What the driver must do for TCP relaying; see [`TurnServer::poll_tcp_action`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpAction {
@@ -91,7 +98,11 @@ impl std::fmt::Debug for HeldKey {
 #[derive(Debug)]
 enum State {
     /// A Connect request waits for the driver's outcome.
-    Connecting { request: RequestInfo, key: HeldKey },
+    Connecting {
+        request: RequestInfo,
+        key: HeldKey,
+        deadline: Instant,
+    },
     /// Connected; the client's ConnectionBind is due by `deadline`.
     AwaitingBind { deadline: Instant },
     /// Joined with the client's data connection.
@@ -168,7 +179,7 @@ impl PeerConnections {
 
     fn insert(&mut self, allocation: AllocationId, peer: SocketAddr, state: State) -> ConnectionId {
         let id = self.new_id();
-        if let State::AwaitingBind { deadline } = state {
+        if let State::AwaitingBind { deadline } | State::Connecting { deadline, .. } = state {
             self.deadlines.push(Reverse((deadline, id)));
         }
         self.by_id.insert(
@@ -216,7 +227,8 @@ impl PeerConnections {
         self.deadlines.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Closes connections whose ConnectionBind did not come in time.
+    /// Closes connections whose ConnectionBind (or Connect outcome) did not
+    /// come in time.
     pub fn expire(&mut self, now: Instant) {
         while let Some(Reverse((at, id))) = self.deadlines.peek().copied() {
             if at > now {
@@ -225,7 +237,8 @@ impl PeerConnections {
             self.deadlines.pop();
             let due = matches!(
                 self.by_id.get(&id).map(|c| &c.state),
-                Some(State::AwaitingBind { deadline }) if *deadline <= now
+                Some(State::AwaitingBind { deadline } | State::Connecting { deadline, .. })
+                    if *deadline <= now
             );
             if due {
                 self.close(id);
@@ -290,6 +303,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         let state = State::Connecting {
             request: *info,
             key: HeldKey(*key),
+            deadline: now + CONNECT_DEADLINE,
         };
         let connection = self.connections.insert(id, peer, state);
         tracing::debug!(parent: &allocation.span, connection, %peer, "connecting to peer");
@@ -477,7 +491,7 @@ impl<A: RelayAllocator> TurnServer<A> {
     ) -> Option<(RequestInfo, HeldKey, AllocationId)> {
         let c = self.connections.by_id.get(&id)?;
         match &c.state {
-            State::Connecting { request, key } => Some((*request, key.clone(), c.allocation)),
+            State::Connecting { request, key, .. } => Some((*request, key.clone(), c.allocation)),
             _ => None,
         }
     }
