@@ -129,6 +129,12 @@ pub struct TurnConfig {
     /// IP gets permissions but only these ports are relayed (the all-in-one
     /// samtale lists its SFU's media sockets here). Default none.
     pub allowed_peer_addrs: Vec<std::net::SocketAddr>,
+    /// Other TURN nodes (of this region) to send new allocations to with
+    /// 300 (Try Alternate) while this one drains, is full or is out of
+    /// relay ports; taken in turn, of the client's address family. UDP and
+    /// TCP clients only (TLS would need ALTERNATE-DOMAIN). Default none:
+    /// those allocations get 508/486.
+    pub alternate_servers: Vec<std::net::SocketAddr>,
     /// Users with fixed passwords. Default none.
     pub static_users: Vec<StaticUser>,
     /// TURN REST API shared secrets (coturn's `static-auth-secret`); all are
@@ -168,6 +174,7 @@ impl Default for TurnConfig {
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),
             allowed_peer_addrs: Vec::new(),
+            alternate_servers: Vec::new(),
             static_users: Vec::new(),
             rest_secrets: Vec::new(),
             software: None,

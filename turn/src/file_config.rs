@@ -62,6 +62,9 @@ pub struct FileConfig {
     /// Relayed bytes per second per allocation, both directions (0 = no
     /// cap). Default 2 500 000 (20 Mbit/s).
     pub max_bandwidth_per_allocation: u64,
+    /// Nodes to send new allocations to (300 Try Alternate) while this one
+    /// drains or is full, e.g. `["192.0.2.5:3478"]`. Default none.
+    pub alternate_servers: Vec<SocketAddr>,
     /// TCP relayed addresses for TCP/TLS clients (RFC 6062). Default true.
     pub tcp_relay: bool,
     /// TCP peer connections per TCP allocation. Default 32.
@@ -97,6 +100,7 @@ impl Default for FileConfig {
             max_allocations_total: t.max_allocations_total,
             max_permissions_per_allocation: t.max_permissions_per_allocation,
             max_bandwidth_per_allocation: t.max_bandwidth_per_allocation,
+            alternate_servers: Vec::new(),
             tcp_relay: t.tcp_relay,
             max_connections_per_allocation: t.max_connections_per_allocation,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9641))),
@@ -217,6 +221,7 @@ impl FileConfig {
             max_bandwidth_per_allocation: self.max_bandwidth_per_allocation,
             tcp_relay: self.tcp_relay,
             max_connections_per_allocation: self.max_connections_per_allocation,
+            alternate_servers: self.alternate_servers.clone(),
             channel_range,
             allowed_peers: allowed,
             allowed_peer_addrs,

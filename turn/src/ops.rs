@@ -69,6 +69,12 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.denied_peers,
     );
     metric(
+        "turn_redirected_total",
+        "counter",
+        "Allocations sent to an alternate server (300 Try Alternate).",
+        stats.redirected,
+    );
+    metric(
         "turn_malformed_total",
         "counter",
         "Malformed packets dropped.",

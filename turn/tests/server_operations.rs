@@ -133,3 +133,101 @@ fn the_bandwidth_cap_drops_what_exceeds_it() {
         .count();
     assert_eq!(passed, 5);
 }
+
+fn alternate(resp: &Response) -> Option<SocketAddr> {
+    match resp
+        .msg()
+        .decode(samtale_turn::codec::attr_type::ALTERNATE_SERVER)
+        .unwrap()?
+    {
+        samtale_turn::codec::Attribute::AlternateServer(a) => Some(a),
+        _ => None,
+    }
+}
+
+fn with_alternates() -> TurnConfig {
+    TurnConfig {
+        alternate_servers: vec![
+            "198.51.100.1:3478".parse().unwrap(),
+            "[2001:db8::1]:3478".parse().unwrap(),
+            "198.51.100.2:3478".parse().unwrap(),
+        ],
+        ..config()
+    }
+}
+
+/// A draining node sends new allocations to the alternates of the
+/// client's family in turn (300, authenticated), and keeps 508 where it
+/// has none to offer.
+#[test]
+fn a_draining_node_sends_new_allocations_to_its_alternates_in_turn() {
+    let (mut server, t0) = server_with(with_alternates());
+    server.set_draining(true);
+    let mut sent_to = Vec::new();
+    for port in 1..=3 {
+        let mut c = Client::alice(&format!("203.0.113.1:{port}"));
+        let resp = c.allocate(&mut server, t0);
+        assert_eq!(resp.error_code(), Some(300));
+        assert!(resp.msg().verify_integrity(&c.key()));
+        sent_to.push(alternate(&resp).unwrap());
+    }
+    let v4: Vec<SocketAddr> = [
+        "198.51.100.1:3478",
+        "198.51.100.2:3478",
+        "198.51.100.1:3478",
+    ]
+    .iter()
+    .map(|a| a.parse().unwrap())
+    .collect();
+    assert_eq!(sent_to, v4);
+    let mut c6 = Client::alice("[2001:db8::77]:1");
+    let resp = c6.allocate(&mut server, t0);
+    assert_eq!(
+        alternate(&resp),
+        Some("[2001:db8::1]:3478".parse().unwrap())
+    );
+    // TLS clients would need ALTERNATE-DOMAIN: they get 508.
+    let mut tls = Client::new(
+        samtale_turn::server::FiveTuple {
+            transport: samtale_turn::server::Transport::Tls,
+            ..udp("203.0.113.9:1")
+        },
+        "alice",
+        "alice-pw",
+    );
+    assert_eq!(tls.allocate(&mut server, t0).error_code(), Some(508));
+    assert_eq!(server.stats(t0).redirected, 4);
+    // Without alternates of its family a client gets 508.
+    let (mut v4_only, t0) = server_with(TurnConfig {
+        alternate_servers: vec!["198.51.100.1:3478".parse().unwrap()],
+        ..config()
+    });
+    v4_only.set_draining(true);
+    let mut c6 = Client::alice("[2001:db8::77]:1");
+    assert_eq!(c6.allocate(&mut v4_only, t0).error_code(), Some(508));
+}
+
+/// A full node (total quota, or no relay port left) redirects too; a user
+/// over their own quota does not (another node would not change that).
+#[test]
+fn a_full_node_redirects_but_a_user_over_quota_gets_486() {
+    let (mut server, t0) = server_with(TurnConfig {
+        max_allocations_total: 2,
+        max_allocations_per_user: 1,
+        ..with_alternates()
+    });
+    Client::alice("203.0.113.1:1").allocate_ok(&mut server, t0);
+    let mut again = Client::alice("203.0.113.1:2");
+    assert_eq!(again.allocate(&mut server, t0).error_code(), Some(486));
+    let mut bob = Client::rest(udp("203.0.113.2:1"), "bob", SECRET, secs(600));
+    assert!(bob.allocate(&mut server, t0).is_success());
+    let mut carol = Client::rest(udp("203.0.113.3:1"), "carol", SECRET, secs(600));
+    let resp = carol.allocate(&mut server, t0);
+    assert_eq!(resp.error_code(), Some(300));
+    assert!(alternate(&resp).is_some());
+
+    let (mut server, t0) = server_with(with_alternates());
+    server.allocator_mut().capacity = Some(0);
+    let resp = Client::alice("203.0.113.1:1").allocate(&mut server, t0);
+    assert_eq!(resp.error_code(), Some(300));
+}

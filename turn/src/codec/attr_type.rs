@@ -49,6 +49,9 @@ pub const PRIORITY: u16 = 0x0024;
 pub const USE_CANDIDATE: u16 = 0x0025;
 /// SOFTWARE (RFC 8489).
 pub const SOFTWARE: u16 = 0x8022;
+/// ALTERNATE-SERVER (RFC 8489 §14.15): where a 300 (Try Alternate) sends
+/// the client.
+pub const ALTERNATE_SERVER: u16 = 0x8023;
 /// FINGERPRINT (RFC 8489).
 pub const FINGERPRINT: u16 = 0x8028;
 /// ICE-CONTROLLED (RFC 8445).

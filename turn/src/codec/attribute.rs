@@ -22,6 +22,9 @@ pub const MAX_TEXT_LEN: usize = 763;
 pub enum Attribute<'a> {
     /// MAPPED-ADDRESS (legacy, not XOR-ed).
     MappedAddress(SocketAddr),
+    /// ALTERNATE-SERVER: the server a 300 (Try Alternate) sends the client
+    /// to (encoded as MAPPED-ADDRESS).
+    AlternateServer(SocketAddr),
     /// XOR-MAPPED-ADDRESS: the client's address as the server sees it.
     XorMappedAddress(SocketAddr),
     /// XOR-PEER-ADDRESS: a peer of an allocation.
@@ -94,6 +97,9 @@ impl<'a> Attribute<'a> {
         };
         Ok(match attr_type {
             t::MAPPED_ADDRESS => Attribute::MappedAddress(address::decode(attr_type, value, None)?),
+            t::ALTERNATE_SERVER => {
+                Attribute::AlternateServer(address::decode(attr_type, value, None)?)
+            }
             t::XOR_MAPPED_ADDRESS => {
                 Attribute::XorMappedAddress(address::decode(attr_type, value, Some(tid))?)
             }
@@ -179,6 +185,7 @@ impl<'a> Attribute<'a> {
     pub fn attr_type(&self) -> u16 {
         match self {
             Attribute::MappedAddress(_) => t::MAPPED_ADDRESS,
+            Attribute::AlternateServer(_) => t::ALTERNATE_SERVER,
             Attribute::XorMappedAddress(_) => t::XOR_MAPPED_ADDRESS,
             Attribute::XorPeerAddress(_) => t::XOR_PEER_ADDRESS,
             Attribute::XorRelayedAddress(_) => t::XOR_RELAYED_ADDRESS,
@@ -206,6 +213,7 @@ impl<'a> Attribute<'a> {
     pub fn value_len(&self) -> usize {
         match self {
             Attribute::MappedAddress(a)
+            | Attribute::AlternateServer(a)
             | Attribute::XorMappedAddress(a)
             | Attribute::XorPeerAddress(a)
             | Attribute::XorRelayedAddress(a) => address::encoded_len(a),
@@ -232,7 +240,9 @@ impl<'a> Attribute<'a> {
     /// Appends the value (no header, no padding) to `out`.
     pub(crate) fn encode_value(&self, tid: &TransactionId, out: &mut Vec<u8>) {
         match self {
-            Attribute::MappedAddress(a) => address::encode(a, None, out),
+            Attribute::MappedAddress(a) | Attribute::AlternateServer(a) => {
+                address::encode(a, None, out)
+            }
             Attribute::XorMappedAddress(a)
             | Attribute::XorPeerAddress(a)
             | Attribute::XorRelayedAddress(a) => address::encode(a, Some(tid), out),
@@ -344,6 +354,12 @@ mod tests {
         round_trip(Attribute::Data(b"hello"));
         round_trip(Attribute::RequestedTransport(17));
         round_trip(Attribute::ConnectionId(0xDEAD_BEEF));
+        round_trip(Attribute::AlternateServer(
+            "192.0.2.5:3478".parse().unwrap(),
+        ));
+        round_trip(Attribute::AlternateServer(
+            "[2001:db8::5]:3478".parse().unwrap(),
+        ));
         round_trip(Attribute::RequestedAddressFamily(AddressFamily::V6));
         round_trip(Attribute::DontFragment);
         round_trip(Attribute::Fingerprint(0xdead_beef));

@@ -85,6 +85,8 @@ pub struct TurnServer<A: RelayAllocator> {
     scratch: Vec<u8>,
     counters: Counters,
     draining: bool,
+    /// Round-robin position in `config.alternate_servers`.
+    next_alternate: usize,
 }
 
 impl<A: RelayAllocator> TurnServer<A> {
@@ -119,6 +121,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             scratch: Vec::with_capacity(2048),
             counters: Counters::default(),
             draining: false,
+            next_alternate: 0,
         })
     }
 
@@ -273,6 +276,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             denied_peers: c.denied_peers,
             malformed: c.malformed,
             rate_limited: c.rate_limited,
+            redirected: c.redirected,
             packets_to_peers: c.packets_to_peers,
             bytes_to_peers: c.bytes_to_peers,
             packets_to_clients: c.packets_to_clients,

@@ -12,6 +12,7 @@ use super::types::Transport;
 
 /// The STUN/TURN error codes the server sends.
 pub(crate) mod code {
+    pub const TRY_ALTERNATE: u16 = 300;
     pub const BAD_REQUEST: u16 = 400;
     pub const UNAUTHORIZED: u16 = 401;
     pub const FORBIDDEN: u16 = 403;
@@ -31,6 +32,7 @@ pub(crate) mod code {
 /// The reason phrase RFC 8489/8656 give each code.
 pub(crate) fn reason_phrase(code: u16) -> &'static str {
     match code {
+        300 => "Try Alternate",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

@@ -45,6 +45,41 @@ impl<A: RelayAllocator> TurnServer<A> {
         write_authenticated(buf, info, None, attrs, key, self.config.software.as_deref());
     }
 
+    /// This node cannot take the allocation (draining, full, out of relay
+    /// ports): 300 (Try Alternate) to the next configured alternate server
+    /// of the client's address family (RFC 8489 §10), else `fallback`. TLS
+    /// clients get `fallback`: they would need ALTERNATE-DOMAIN to check
+    /// the other node's certificate.
+    fn refuse_for_capacity(
+        &mut self,
+        tuple: FiveTuple,
+        info: &RequestInfo,
+        key: &[u8],
+        fallback: u16,
+        buf: &mut Vec<u8>,
+    ) {
+        let alternates: Vec<SocketAddr> = self
+            .config
+            .alternate_servers
+            .iter()
+            .filter(|a| a.is_ipv4() == tuple.client.ip().to_canonical().is_ipv4())
+            .copied()
+            .collect();
+        if tuple.transport == super::Transport::Tls || alternates.is_empty() {
+            return self.reply_error(buf, info, key, fallback, &[]);
+        }
+        let alternate = alternates[self.next_alternate % alternates.len()];
+        self.next_alternate = self.next_alternate.wrapping_add(1);
+        self.counters.redirected += 1;
+        self.reply_error(
+            buf,
+            info,
+            key,
+            code::TRY_ALTERNATE,
+            &[Attribute::AlternateServer(alternate)],
+        );
+    }
+
     /// RFC 8656 §7.2: max(default, min(requested, max)); absent → default.
     fn granted_lifetime(&self, requested: Option<u32>) -> Duration {
         let default = self.config.default_allocation_lifetime;
@@ -121,7 +156,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         if self.draining {
             // Shutting down: existing allocations live out their lifetime,
             // new ones go to another node.
-            return self.reply_error(buf, info, key, code::INSUFFICIENT_CAPACITY, &[]);
+            return self.refuse_for_capacity(tuple, info, key, code::INSUFFICIENT_CAPACITY, buf);
         }
         let reserved = self.table.ledger().try_reserve(
             &auth.quota_user,
@@ -129,17 +164,30 @@ impl<A: RelayAllocator> TurnServer<A> {
             self.config.max_allocations_total,
         );
         if !reserved {
+            let server_full = self.table.ledger().total() >= self.config.max_allocations_total;
+            if server_full {
+                return self.refuse_for_capacity(
+                    tuple,
+                    info,
+                    key,
+                    code::ALLOCATION_QUOTA_REACHED,
+                    buf,
+                );
+            }
             return self.reply_error(buf, info, key, code::ALLOCATION_QUOTA_REACHED, &[]);
         }
         let relay = match self.allocator.open(family, transport, &tuple) {
             Ok(relay) => relay,
             Err(e) => {
                 self.table.ledger().release(&auth.quota_user);
-                let code = match e {
-                    RelayError::FamilyUnsupported => code::ADDRESS_FAMILY_NOT_SUPPORTED,
-                    _ => code::INSUFFICIENT_CAPACITY,
+                return match e {
+                    RelayError::FamilyUnsupported => {
+                        self.reply_error(buf, info, key, code::ADDRESS_FAMILY_NOT_SUPPORTED, &[])
+                    }
+                    _ => {
+                        self.refuse_for_capacity(tuple, info, key, code::INSUFFICIENT_CAPACITY, buf)
+                    }
                 };
-                return self.reply_error(buf, info, key, code, &[]);
             }
         };
         let lifetime = self.granted_lifetime(requested_lifetime);

@@ -31,6 +31,9 @@ pub struct Stats {
     pub malformed: u64,
     /// Packets dropped by the per-allocation bandwidth cap.
     pub rate_limited: u64,
+    /// Allocations sent to an alternate server (300) because this node was
+    /// draining or full.
+    pub redirected: u64,
     /// Packets relayed client → peer.
     pub packets_to_peers: u64,
     /// Payload bytes relayed client → peer.
@@ -56,6 +59,7 @@ impl Stats {
         self.denied_peers += other.denied_peers;
         self.malformed += other.malformed;
         self.rate_limited += other.rate_limited;
+        self.redirected += other.redirected;
         self.packets_to_peers += other.packets_to_peers;
         self.bytes_to_peers += other.bytes_to_peers;
         self.packets_to_clients += other.packets_to_clients;
@@ -73,6 +77,7 @@ pub(crate) struct Counters {
     pub malformed: u64,
     /// Packets dropped by the per-allocation bandwidth cap.
     pub rate_limited: u64,
+    pub redirected: u64,
     pub packets_to_peers: u64,
     pub bytes_to_peers: u64,
     pub packets_to_clients: u64,
