@@ -326,6 +326,41 @@ async fn uclient_relays_tcp_allocations_over_tls() {
     assert_clean(&r, 200);
 }
 
+/// 300 Try Alternate: a full node sends uclient to its alternate, where the
+/// sessions allocate and relay (uclient follows the redirect of its first,
+/// probing Allocate, and checks the 300's MESSAGE-INTEGRITY).
+#[tokio::test]
+async fn a_full_node_sends_uclient_to_its_alternate() {
+    let other = start(config(true), false).await;
+    let full = start(
+        TurnConfig {
+            max_allocations_total: 0,
+            alternate_servers: vec![other.handle.udp_addr],
+            ..config(true)
+        },
+        false,
+    )
+    .await;
+    let (_peer, port) = peer();
+    let r = uclient(&full, port, &[&LOAD[..], &["-W", SECRET]].concat()).await;
+    assert_clean(&r, 1000);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let redirected = full.handle.stats.lock().unwrap().clone();
+        let served = other.handle.stats.lock().unwrap().clone();
+        if redirected.redirected >= 1 && served.allocations_created >= 5 {
+            assert_eq!(redirected.allocations_created, 0);
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{redirected:?} {served:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_wrong_secret_is_refused() {
     let turn = start(config(true), false).await;
