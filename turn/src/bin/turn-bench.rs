@@ -31,6 +31,11 @@ struct Args {
     /// samtale-turn's `core_threads` (0: its default, one per two CPUs).
     #[arg(long, default_value_t = 0)]
     core_threads: usize,
+    /// TCP allocations (RFC 6062): uclient `-T`, whose sessions are each
+    /// other's peers over TCP data connections (a full mesh), instead of
+    /// UDP with ChannelData to `turnutils_peer`.
+    #[arg(long)]
+    tcp_relay: bool,
 }
 
 const SECRET: &str = "bench-secret";
@@ -123,13 +128,15 @@ fn start_samtale(
     relay: (u16, u16),
     core_threads: usize,
 ) -> anyhow::Result<Proc> {
+    // TCP listener for `--tcp-relay`; the mesh needs a connection per
+    // other session on each allocation.
     let dir = std::env::temp_dir().join(format!("turn-bench-{port}"));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("turn.toml");
     std::fs::write(
         &config,
         format!(
-            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\ncore_threads = {core_threads}\n",
+            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\ncore_threads = {core_threads}\nlisten_tcp = \"127.0.0.1:{port}\"\nmax_connections_per_allocation = 1000\n",
             relay.0, relay.1
         ),
     )?;
@@ -184,20 +191,35 @@ fn number_after(text: &str, key: &str) -> Option<f64> {
         .ok()
 }
 
-fn load(server: &Proc, port: u16, sessions: u32, messages: u32) -> anyhow::Result<Run> {
+fn load(
+    server: &Proc,
+    port: u16,
+    (sessions, messages): (u32, u32),
+    tcp_relay: bool,
+) -> anyhow::Result<Run> {
     let peer_port = free_port()?;
-    let _peer = Proc(
-        Command::new("turnutils_peer")
-            .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("turnutils_peer")?,
-    );
+    // With `-T` uclient's sessions are the peers.
+    let _peer = if tcp_relay {
+        None
+    } else {
+        Some(Proc(
+            Command::new("turnutils_peer")
+                .args(["-L", "127.0.0.1", "-p", &peer_port.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("turnutils_peer")?,
+        ))
+    };
     std::thread::sleep(Duration::from_millis(200));
     let pid = server.0.id();
     let rss0 = rss_kib(pid)?;
     let cpu0 = cpu_seconds(pid)?;
+    let mode: &[&str] = if tcp_relay {
+        &["-T"]
+    } else {
+        &["-c", "-e", "127.0.0.1", "-r"]
+    };
     let mut client = Command::new("turnutils_uclient")
         .args([
             "-m",
@@ -208,19 +230,10 @@ fn load(server: &Proc, port: u16, sessions: u32, messages: u32) -> anyhow::Resul
             "1000",
             "-z",
             "1",
-            "-c",
         ])
-        .args([
-            "-W",
-            SECRET,
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-p",
-            &port.to_string(),
-            "127.0.0.1",
-        ])
+        .args(mode)
+        .args((!tcp_relay).then(|| peer_port.to_string()))
+        .args(["-W", SECRET, "-p", &port.to_string(), "127.0.0.1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -246,7 +259,8 @@ fn load(server: &Proc, port: u16, sessions: u32, messages: u32) -> anyhow::Resul
     let lost = number_after(&text, "Total lost packets ").unwrap_or(f64::NAN);
     let sent = number_after(&text, "tot_send_msgs=").unwrap_or(recv);
     Ok(Run {
-        // Each delivered message crossed the server twice (to the peer and back).
+        // Each delivered message crossed the server twice: to the peer and
+        // back (UDP), or out of one TCP allocation and into another (`-T`).
         relayed: (recv * 2.0) as u64,
         lost_pct: 100.0 * lost / sent.max(1.0),
         cpu,
@@ -284,7 +298,8 @@ fn main() -> anyhow::Result<()> {
                     start_samtale(&binary, port, relay, args.core_threads)?
                 };
                 wait_listening(port)?;
-                runs[i].push(load(&server, port, sessions, args.messages)?);
+                let load_spec = (sessions, args.messages);
+                runs[i].push(load(&server, port, load_spec, args.tcp_relay)?);
             }
         }
         let mut results = Vec::new();

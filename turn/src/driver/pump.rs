@@ -17,7 +17,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-const CHUNK: usize = 16_384;
+const CHUNK: usize = 4_096;
 
 /// A token bucket shared by both directions of every data connection of
 /// one allocation (burst: one second's worth).

@@ -166,14 +166,15 @@ where
 /// Splits a byte stream into STUN messages and ChannelData frames.
 struct Frames {
     buf: Vec<u8>,
-    chunk: Vec<u8>,
 }
+
+/// Free room kept in the read buffer before each read.
+const READ_ROOM: usize = 4096;
 
 impl Frames {
     fn new() -> Self {
         Frames {
-            buf: Vec::with_capacity(4096),
-            chunk: vec![0u8; 16_384],
+            buf: Vec::with_capacity(READ_ROOM),
         }
     }
 
@@ -196,9 +197,11 @@ impl Frames {
             if self.buf.len() > MAX_PACKET {
                 return None;
             }
-            match reader.read(&mut self.chunk).await {
+            // Read straight into the buffer's spare room.
+            self.buf.reserve(READ_ROOM);
+            match reader.read_buf(&mut self.buf).await {
                 Ok(0) | Err(_) => return None,
-                Ok(n) => self.buf.extend_from_slice(self.chunk.get(..n)?),
+                Ok(_) => {}
             }
         }
     }
