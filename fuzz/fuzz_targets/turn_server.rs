@@ -19,7 +19,12 @@ use samtale_turn::server::{
     FiveTuple, RelayAllocator, RelayError, RelayTransport, TcpAction, Transport, TurnServer,
 };
 
-struct Relays(u16);
+/// Relay addresses from a counter, never one still open.
+#[derive(Default)]
+struct Relays {
+    next: u16,
+    open: std::collections::HashSet<SocketAddr>,
+}
 
 impl RelayAllocator for Relays {
     fn open(
@@ -28,15 +33,23 @@ impl RelayAllocator for Relays {
         _transport: RelayTransport,
         _client: &FiveTuple,
     ) -> Result<SocketAddr, RelayError> {
-        self.0 = self.0.wrapping_add(1);
         let ip = match family {
             AddressFamily::V4 => "192.0.2.10".parse().unwrap(),
             AddressFamily::V6 => "2001:db8::10".parse().unwrap(),
         };
-        Ok(SocketAddr::new(ip, 40000 + self.0 % 1000))
+        for _ in 0..1000 {
+            self.next = self.next.wrapping_add(1);
+            let relay = SocketAddr::new(ip, 40000 + self.next % 1000);
+            if self.open.insert(relay) {
+                return Ok(relay);
+            }
+        }
+        Err(RelayError::Exhausted)
     }
 
-    fn close(&mut self, _relay: SocketAddr) {}
+    fn close(&mut self, relay: SocketAddr) {
+        self.open.remove(&relay);
+    }
 }
 
 const PEERS: [&str; 6] = [
@@ -69,11 +82,12 @@ impl Script<'_> {
 
 fn tuple(i: u8) -> FiveTuple {
     let transport = if i % 2 == 0 { Transport::Udp } else { Transport::Tcp };
-    FiveTuple {
-        client: SocketAddr::from(([203, 0, 113, 1], 5000 + u16::from(i % 8))),
-        server: "192.0.2.10:3478".parse().unwrap(),
-        transport,
-    }
+    let client = if i % 16 < 8 {
+        SocketAddr::from(([203, 0, 113, 1], 5000 + u16::from(i % 8)))
+    } else {
+        SocketAddr::new("2001:db8::77".parse().unwrap(), 5000 + u16::from(i % 8))
+    };
+    FiveTuple { client, server: "192.0.2.10:3478".parse().unwrap(), transport }
 }
 
 fn peer(b: u8) -> SocketAddr {
@@ -99,10 +113,16 @@ fuzz_target!(|data: &[u8]| {
         static_users: vec![StaticUser { username: "alice".into(), password: Secret::new("alice-pw") }],
         max_allocations_per_user: 4,
         max_connections_per_allocation: 3,
+        max_allocations_total: 3,
+        alternate_servers: vec![
+            "198.51.100.1:3478".parse().unwrap(),
+            "[2001:db8::1]:3478".parse().unwrap(),
+            "192.0.2.10:3478".parse().unwrap(),
+        ],
         ..TurnConfig::default()
     };
     let t0 = Instant::now();
-    let Ok(mut server) = TurnServer::new(config, Relays(0), t0, 1_800_000_000) else { return };
+    let Ok(mut server) = TurnServer::new(config, Relays::default(), t0, 1_800_000_000) else { return };
     let mut now = t0;
     let mut nonce: Option<String> = None;
     let mut relays: Vec<SocketAddr> = Vec::new();
@@ -112,7 +132,7 @@ fuzz_target!(|data: &[u8]| {
     while let Some(op) = script.byte() {
         let who = tuple(script.byte().unwrap_or(0));
         let arg = script.byte().unwrap_or(0);
-        let frame = match op % 14 {
+        let frame = match op % 15 {
             0 => {
                 let transport = if arg % 2 == 0 { 17 } else { 6 };
                 Some(request(Method::ALLOCATE, &[Attribute::RequestedTransport(transport)], &nonce))
@@ -173,6 +193,10 @@ fuzz_target!(|data: &[u8]| {
                 server.handle_connection_closed(who);
                 None
             }
+            13 => {
+                server.set_draining(arg % 2 == 1);
+                None
+            }
             _ => {
                 now += Duration::from_secs(u64::from(arg));
                 server.handle_timeout(now);
@@ -189,6 +213,11 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(Some(Attribute::XorRelayedAddress(relay))) = msg.decode(attr_type::XOR_RELAYED_ADDRESS) {
                 relays.push(relay);
             }
+            // A 300 names another node of the client's family.
+            if let Ok(Some(Attribute::AlternateServer(to))) = msg.decode(attr_type::ALTERNATE_SERVER) {
+                assert_eq!(to.is_ipv4(), who.client.is_ipv4(), "{to} for {}", who.client);
+                assert_ne!(to, who.server);
+            }
         }
         while let Some(action) = server.poll_tcp_action() {
             match action {
@@ -200,7 +229,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let stats = server.stats(now);
-        assert!(stats.allocations <= 4, "{stats:?}");
+        assert!(stats.allocations <= 3, "{stats:?}");
         assert!(stats.peer_connections <= 3 * stats.allocations.max(1), "{stats:?}");
     }
 });

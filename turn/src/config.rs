@@ -131,9 +131,12 @@ pub struct TurnConfig {
     pub allowed_peer_addrs: Vec<std::net::SocketAddr>,
     /// Other TURN nodes (of this region) to send new allocations to with
     /// 300 (Try Alternate) while this one drains, is full or is out of
-    /// relay ports; taken in turn, of the client's address family. UDP and
-    /// TCP clients only (TLS would need ALTERNATE-DOMAIN). Default none:
-    /// those allocations get 508/486.
+    /// relay ports: one of the client's address family, picked by the
+    /// request's transaction id (so a retransmission gets the same one),
+    /// never the address the request came in on. UDP and TCP clients only
+    /// (TLS would need ALTERNATE-DOMAIN). Browsers skip loopback alternates
+    /// and ports below 1024 other than 53, 80 and 443. Default none: those
+    /// allocations get 508/486.
     pub alternate_servers: Vec<std::net::SocketAddr>,
     /// Users with fixed passwords. Default none.
     pub static_users: Vec<StaticUser>,
@@ -204,6 +207,11 @@ pub enum ConfigError {
         /// What SASLprep refused.
         source: crate::saslprep::SaslPrepError,
     },
+    /// An alternate server clients could not reach: port 0, an unspecified
+    /// address, or an IPv4 address written as IPv4-mapped IPv6 (write it
+    /// as IPv4: it is offered to IPv4 clients).
+    #[error("alternate server {0} is not an address clients can reach")]
+    BadAlternate(std::net::SocketAddr),
 }
 
 impl TurnConfig {
@@ -237,6 +245,12 @@ impl TurnConfig {
         }
         if self.relay_ports.is_empty() {
             return Err(ConfigError::EmptyPortRange);
+        }
+        for alternate in &self.alternate_servers {
+            let ip = alternate.ip();
+            if alternate.port() == 0 || ip.is_unspecified() || ip.to_canonical() != ip {
+                return Err(ConfigError::BadAlternate(*alternate));
+            }
         }
         for user in &self.static_users {
             crate::saslprep::saslprep(user.password.expose()).map_err(|source| {

@@ -62,8 +62,10 @@ pub struct FileConfig {
     /// Relayed bytes per second per allocation, both directions (0 = no
     /// cap). Default 2 500 000 (20 Mbit/s).
     pub max_bandwidth_per_allocation: u64,
-    /// Nodes to send new allocations to (300 Try Alternate) while this one
-    /// drains or is full, e.g. `["192.0.2.5:3478"]`. Default none.
+    /// Nodes to send new UDP/TCP clients' allocations to (300 Try
+    /// Alternate, one of the client's family) while this one drains, is
+    /// full or is out of relay ports, e.g. `["192.0.2.5:3478"]`. Default
+    /// none (508/486).
     pub alternate_servers: Vec<SocketAddr>,
     /// TCP relayed addresses for TCP/TLS clients (RFC 6062). Default true.
     pub tcp_relay: bool,

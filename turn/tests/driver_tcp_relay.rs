@@ -336,3 +336,27 @@ async fn a_challenged_bind_retries_on_its_connection_and_a_refused_one_closes_it
         .unwrap();
     assert_eq!(&got, b"bound");
 }
+
+/// The largest STUN message a stream can carry (65 552 bytes: the length
+/// field's maximum) is answered, not taken for garbage.
+#[tokio::test]
+async fn the_largest_stun_message_over_tcp_is_answered() {
+    let (_handle, server) = start().await;
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    let tid = TransactionId::random();
+    let mut b = samtale_turn::codec::MessageBuilder::new(
+        samtale_turn::codec::MessageType::new(Method::BINDING, samtale_turn::codec::Class::Request),
+        tid,
+    );
+    // A comprehension-optional attribute filling the body: 4 + 65 528.
+    b.add(&Attribute::Other {
+        attr_type: 0x8050,
+        value: &vec![7u8; 65_528],
+    });
+    let request = b.finish();
+    assert_eq!(request.len(), 65_552);
+    stream.write_all(&request).await.unwrap();
+    let resp = read_message(&mut stream).await;
+    assert_eq!(resp.msg().transaction_id(), &tid);
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+}

@@ -151,41 +151,62 @@ fn with_alternates() -> TurnConfig {
             "198.51.100.1:3478".parse().unwrap(),
             "[2001:db8::1]:3478".parse().unwrap(),
             "198.51.100.2:3478".parse().unwrap(),
+            // This node itself: never offered.
+            LISTENER.parse().unwrap(),
         ],
         ..config()
     }
 }
 
-/// A draining node sends new allocations to the alternates of the
-/// client's family in turn (300, authenticated), and keeps 508 where it
-/// has none to offer.
+/// A draining node sends new allocations to alternates of the client's
+/// family (300, authenticated), spread over them by transaction id, the
+/// same one for a retransmission; never to itself; 508 where it has none
+/// to offer.
 #[test]
-fn a_draining_node_sends_new_allocations_to_its_alternates_in_turn() {
+fn a_draining_node_sends_new_allocations_to_its_alternates() {
     let (mut server, t0) = server_with(with_alternates());
     server.set_draining(true);
-    let mut sent_to = Vec::new();
-    for port in 1..=3 {
+    let v4: Vec<SocketAddr> = ["198.51.100.1:3478", "198.51.100.2:3478"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for port in 1..=40 {
         let mut c = Client::alice(&format!("203.0.113.1:{port}"));
-        let resp = c.allocate(&mut server, t0);
+        let tid = samtale_turn::codec::TransactionId::random();
+        let attrs = [samtale_turn::codec::Attribute::RequestedTransport(17)];
+        let resp = c.transact_tid(
+            &mut server,
+            t0,
+            samtale_turn::codec::Method::ALLOCATE,
+            tid,
+            &attrs,
+        );
         assert_eq!(resp.error_code(), Some(300));
         assert!(resp.msg().verify_integrity(&c.key()));
-        sent_to.push(alternate(&resp).unwrap());
+        let to = alternate(&resp).unwrap();
+        assert!(v4.contains(&to), "{to}");
+        seen.insert(to);
+        // A retransmission is sent to the same node.
+        let again = c.transact_tid(
+            &mut server,
+            t0,
+            samtale_turn::codec::Method::ALLOCATE,
+            tid,
+            &attrs,
+        );
+        assert_eq!(alternate(&again), Some(to));
     }
-    let v4: Vec<SocketAddr> = [
-        "198.51.100.1:3478",
-        "198.51.100.2:3478",
-        "198.51.100.1:3478",
-    ]
-    .iter()
-    .map(|a| a.parse().unwrap())
-    .collect();
-    assert_eq!(sent_to, v4);
+    assert_eq!(seen.len(), 2, "both IPv4 alternates are used");
     let mut c6 = Client::alice("[2001:db8::77]:1");
     let resp = c6.allocate(&mut server, t0);
     assert_eq!(
         alternate(&resp),
         Some("[2001:db8::1]:3478".parse().unwrap())
     );
+    // An IPv4 client seen as IPv4-mapped gets an IPv4 alternate.
+    let mut mapped = Client::alice("[::ffff:203.0.113.5]:1");
+    assert!(v4.contains(&alternate(&mapped.allocate(&mut server, t0)).unwrap()));
     // TLS clients would need ALTERNATE-DOMAIN: they get 508.
     let mut tls = Client::new(
         samtale_turn::server::FiveTuple {
@@ -196,15 +217,32 @@ fn a_draining_node_sends_new_allocations_to_its_alternates_in_turn() {
         "alice-pw",
     );
     assert_eq!(tls.allocate(&mut server, t0).error_code(), Some(508));
-    assert_eq!(server.stats(t0).redirected, 4);
-    // Without alternates of its family a client gets 508.
-    let (mut v4_only, t0) = server_with(TurnConfig {
-        alternate_servers: vec!["198.51.100.1:3478".parse().unwrap()],
+    // Without alternates of its family (itself does not count) a client
+    // gets 508.
+    let (mut only_itself, t0) = server_with(TurnConfig {
+        alternate_servers: vec![LISTENER.parse().unwrap()],
         ..config()
     });
-    v4_only.set_draining(true);
-    let mut c6 = Client::alice("[2001:db8::77]:1");
-    assert_eq!(c6.allocate(&mut v4_only, t0).error_code(), Some(508));
+    only_itself.set_draining(true);
+    let mut c = Client::alice("203.0.113.1:1");
+    assert_eq!(c.allocate(&mut only_itself, t0).error_code(), Some(508));
+    assert_eq!(only_itself.stats(t0).redirected, 0);
+}
+
+#[test]
+fn alternates_clients_cannot_reach_are_refused_at_start() {
+    for bad in [
+        "0.0.0.0:3478",
+        "198.51.100.1:0",
+        "[::]:3478",
+        "[::ffff:198.51.100.1]:3478",
+    ] {
+        let config = TurnConfig {
+            alternate_servers: vec![bad.parse().unwrap()],
+            ..config()
+        };
+        assert!(config.validate().is_err(), "{bad}");
+    }
 }
 
 /// A full node (total quota, or no relay port left) redirects too; a user

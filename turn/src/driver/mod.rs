@@ -35,8 +35,6 @@ use event_loop::EventLoop;
 pub use relay::SocketRelays;
 pub use tls::TlsSettings;
 
-/// Largest datagram or frame handled.
-const MAX_PACKET: usize = 65_536;
 /// Kernel socket buffers for client and relay sockets: bursts of media from
 /// many sessions must queue in the kernel, not be dropped there.
 pub const SOCKET_BUFFER: usize = 4 << 20;

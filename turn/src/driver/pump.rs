@@ -106,6 +106,7 @@ where
             }
             to_peer.fetch_add(early.len() as u64, Ordering::Relaxed);
         }
+        drop(early);
         let (client_r, client_w) = tokio::io::split(client);
         let (peer_r, peer_w) = tokio::io::split(peer);
         tokio::select! {

@@ -14,7 +14,7 @@ use tracing::debug;
 use super::pump;
 use super::tcp_relay::JoinTo;
 use super::tls::TlsSettings;
-use super::{Event, MAX_PACKET, Shards, StreamOut};
+use super::{Event, Shards, StreamOut};
 use crate::codec::{Attribute, Message, Method, attr_type, stream_frame_len};
 use crate::server::{FiveTuple, Transport};
 
@@ -186,16 +186,22 @@ impl Frames {
         tuple: &FiveTuple,
     ) -> Option<Vec<u8>> {
         loop {
+            // A frame's 16-bit length bounds it (at most 65 552 bytes), so
+            // the buffer never holds more than one unfinished frame.
             match stream_frame_len(&self.buf) {
-                Ok(Some(n)) if n <= self.buf.len() => return Some(self.buf.drain(..n).collect()),
+                Ok(Some(n)) if n <= self.buf.len() => {
+                    let frame = self.buf.drain(..n).collect();
+                    // After a large frame, give the room back.
+                    if self.buf.capacity() > 4 * READ_ROOM && self.buf.len() < READ_ROOM {
+                        self.buf.shrink_to(2 * READ_ROOM);
+                    }
+                    return Some(frame);
+                }
                 Ok(_) => {}
                 Err(()) => {
                     debug!(client = %tuple.client, "not STUN or ChannelData: closing");
                     return None;
                 }
-            }
-            if self.buf.len() > MAX_PACKET {
-                return None;
             }
             // Read straight into the buffer's spare room.
             self.buf.reserve(READ_ROOM);
@@ -207,7 +213,8 @@ impl Frames {
     }
 
     /// Bytes read past the last frame.
-    fn rest(self) -> Vec<u8> {
+    fn rest(mut self) -> Vec<u8> {
+        self.buf.shrink_to_fit();
         self.buf
     }
 }

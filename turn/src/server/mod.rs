@@ -85,8 +85,6 @@ pub struct TurnServer<A: RelayAllocator> {
     scratch: Vec<u8>,
     counters: Counters,
     draining: bool,
-    /// Round-robin position in `config.alternate_servers`.
-    next_alternate: usize,
 }
 
 impl<A: RelayAllocator> TurnServer<A> {
@@ -121,7 +119,6 @@ impl<A: RelayAllocator> TurnServer<A> {
             scratch: Vec::with_capacity(2048),
             counters: Counters::default(),
             draining: false,
-            next_alternate: 0,
         })
     }
 

@@ -46,10 +46,12 @@ impl<A: RelayAllocator> TurnServer<A> {
     }
 
     /// This node cannot take the allocation (draining, full, out of relay
-    /// ports): 300 (Try Alternate) to the next configured alternate server
-    /// of the client's address family (RFC 8489 §10), else `fallback`. TLS
-    /// clients get `fallback`: they would need ALTERNATE-DOMAIN to check
-    /// the other node's certificate.
+    /// ports): 300 (Try Alternate) to a configured alternate server of the
+    /// client's address family (RFC 8489 §10), else `fallback`. The
+    /// transaction id picks it: requests spread evenly, a retransmission
+    /// gets the same answer. Never this node itself. TLS clients get
+    /// `fallback`: they would need ALTERNATE-DOMAIN to check the other
+    /// node's certificate.
     fn refuse_for_capacity(
         &mut self,
         tuple: FiveTuple,
@@ -58,18 +60,21 @@ impl<A: RelayAllocator> TurnServer<A> {
         fallback: u16,
         buf: &mut Vec<u8>,
     ) {
+        let itself = |a: &SocketAddr| *a == tuple.server || *a == self.announced(tuple.server);
+        let v4 = tuple.client.ip().to_canonical().is_ipv4();
         let alternates: Vec<SocketAddr> = self
             .config
             .alternate_servers
             .iter()
-            .filter(|a| a.is_ipv4() == tuple.client.ip().to_canonical().is_ipv4())
+            .filter(|a| a.is_ipv4() == v4 && !itself(a))
             .copied()
             .collect();
         if tuple.transport == super::Transport::Tls || alternates.is_empty() {
             return self.reply_error(buf, info, key, fallback, &[]);
         }
-        let alternate = alternates[self.next_alternate % alternates.len()];
-        self.next_alternate = self.next_alternate.wrapping_add(1);
+        let [a, b, c, d, e, f, g, h, ..] = info.tid.0;
+        let pick = u64::from_le_bytes([a, b, c, d, e, f, g, h]) % alternates.len() as u64;
+        let alternate = alternates[usize::try_from(pick).unwrap_or(0)];
         self.counters.redirected += 1;
         self.reply_error(
             buf,

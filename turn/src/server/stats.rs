@@ -31,8 +31,9 @@ pub struct Stats {
     pub malformed: u64,
     /// Packets dropped by the per-allocation bandwidth cap.
     pub rate_limited: u64,
-    /// Allocations sent to an alternate server (300) because this node was
-    /// draining or full.
+    /// 300 (Try Alternate) answers: Allocates sent to an alternate server
+    /// because this node was draining or full (a retransmitted request is
+    /// answered, and counted, again).
     pub redirected: u64,
     /// Packets relayed client → peer.
     pub packets_to_peers: u64,

@@ -180,7 +180,7 @@ impl PeerConnections {
     fn insert(&mut self, allocation: AllocationId, peer: SocketAddr, state: State) -> ConnectionId {
         let id = self.new_id();
         if let State::AwaitingBind { deadline } | State::Connecting { deadline, .. } = state {
-            self.deadlines.push(Reverse((deadline, id)));
+            self.push_deadline(deadline, id);
         }
         self.by_id.insert(
             id,
@@ -192,6 +192,22 @@ impl PeerConnections {
         );
         self.by_allocation.entry(allocation).or_default().push(id);
         id
+    }
+
+    /// Schedules a deadline; entries of connections gone or moved on are
+    /// skipped when due, and the heap is rebuilt if they pile up (Connects
+    /// failing fast, for instance).
+    fn push_deadline(&mut self, deadline: Instant, id: ConnectionId) {
+        self.deadlines.push(Reverse((deadline, id)));
+        if self.deadlines.len() > 2 * self.by_id.len() + 64 {
+            let live = self.by_id.iter().filter_map(|(id, c)| match c.state {
+                State::AwaitingBind { deadline } | State::Connecting { deadline, .. } => {
+                    Some(Reverse((deadline, *id)))
+                }
+                State::Joined { .. } => None,
+            });
+            self.deadlines = live.collect();
+        }
     }
 
     /// Forgets `id` (no action for the driver).
@@ -330,7 +346,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         let deadline = now + BIND_TIMEOUT;
         if let Some(c) = self.connections.by_id.get_mut(&id) {
             c.state = State::AwaitingBind { deadline };
-            self.connections.deadlines.push(Reverse((deadline, id)));
+            self.connections.push_deadline(deadline, id);
         }
         let mut buf = std::mem::take(&mut self.scratch);
         write_authenticated(
