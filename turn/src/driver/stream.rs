@@ -163,9 +163,12 @@ where
     let _ = events.send(Event::StreamClosed(tuple)).await;
 }
 
-/// Splits a byte stream into STUN messages and ChannelData frames.
+/// Splits a byte stream into STUN messages and ChannelData frames. Frames
+/// are taken from a read position; what is left is moved to the front only
+/// before the next read, so each byte is moved at most once.
 struct Frames {
     buf: Vec<u8>,
+    start: usize,
 }
 
 /// Free room kept in the read buffer before each read.
@@ -175,6 +178,7 @@ impl Frames {
     fn new() -> Self {
         Frames {
             buf: Vec::with_capacity(READ_ROOM),
+            start: 0,
         }
     }
 
@@ -188,13 +192,11 @@ impl Frames {
         loop {
             // A frame's 16-bit length bounds it (at most 65 552 bytes), so
             // the buffer never holds more than one unfinished frame.
-            match stream_frame_len(&self.buf) {
-                Ok(Some(n)) if n <= self.buf.len() => {
-                    let frame = self.buf.drain(..n).collect();
-                    // After a large frame, give the room back.
-                    if self.buf.capacity() > 4 * READ_ROOM && self.buf.len() < READ_ROOM {
-                        self.buf.shrink_to(2 * READ_ROOM);
-                    }
+            let pending = self.buf.get(self.start..).unwrap_or_default();
+            match stream_frame_len(pending) {
+                Ok(Some(n)) if n <= pending.len() => {
+                    let frame = pending.get(..n)?.to_vec();
+                    self.start += n;
                     return Some(frame);
                 }
                 Ok(_) => {}
@@ -202,6 +204,13 @@ impl Frames {
                     debug!(client = %tuple.client, "not STUN or ChannelData: closing");
                     return None;
                 }
+            }
+            // The unfinished rest to the front; after a large frame, give
+            // the room back.
+            self.buf.drain(..self.start);
+            self.start = 0;
+            if self.buf.capacity() > 4 * READ_ROOM && self.buf.len() < READ_ROOM {
+                self.buf.shrink_to(2 * READ_ROOM);
             }
             // Read straight into the buffer's spare room.
             self.buf.reserve(READ_ROOM);
@@ -214,7 +223,70 @@ impl Frames {
 
     /// Bytes read past the last frame.
     fn rest(mut self) -> Vec<u8> {
+        self.buf.drain(..self.start);
         self.buf.shrink_to_fit();
         self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn tuple() -> FiveTuple {
+        FiveTuple {
+            client: "192.0.2.1:1".parse().unwrap(),
+            server: "192.0.2.2:3478".parse().unwrap(),
+            transport: Transport::Tcp,
+        }
+    }
+
+    fn channel_data(i: u8, len: usize) -> Vec<u8> {
+        let mut frame = vec![0x40, i, 0, 0];
+        frame[2..4].copy_from_slice(&u16::try_from(len).unwrap().to_be_bytes());
+        frame.extend(std::iter::repeat_n(i, len));
+        frame.resize(frame.len().next_multiple_of(4), 0);
+        frame
+    }
+
+    #[tokio::test]
+    async fn frames_across_reads_come_out_whole_and_in_order() {
+        // 12 frames of 1001 bytes (padded to 1008): they straddle every
+        // 4 KiB read.
+        let frames: Vec<Vec<u8>> = (0..12).map(|i| channel_data(i, 1001)).collect();
+        let stream: Vec<u8> = frames.concat();
+        let mut reader = &stream[..];
+        let mut split = Frames::new();
+        for want in &frames {
+            assert_eq!(split.next(&mut reader, &tuple()).await.as_ref(), Some(want));
+        }
+        assert_eq!(
+            split.next(&mut reader, &tuple()).await,
+            None,
+            "end of stream"
+        );
+        assert!(split.rest().is_empty());
+    }
+
+    #[tokio::test]
+    async fn bytes_behind_the_last_frame_are_handed_over() {
+        let mut stream = channel_data(1, 10);
+        stream.extend_from_slice(b"raw after");
+        let mut reader = &stream[..];
+        let mut split = Frames::new();
+        assert_eq!(
+            split.next(&mut reader, &tuple()).await,
+            Some(channel_data(1, 10))
+        );
+        assert_eq!(split.rest(), b"raw after");
+    }
+
+    #[tokio::test]
+    async fn garbage_ends_the_stream() {
+        let stream = [0xFFu8; 64];
+        let mut reader = &stream[..];
+        assert_eq!(Frames::new().next(&mut reader, &tuple()).await, None);
     }
 }
