@@ -31,8 +31,7 @@ fn load(path: Option<&PathBuf>) -> anyhow::Result<FileConfig> {
     })
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -41,6 +40,37 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let file = load(args.config.as_ref())?;
     let config = file.turn_config()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(stream_threads(&config))
+        .enable_all()
+        .build()?
+        .block_on(serve(args, file, config))
+}
+
+/// Threads for tokio (TCP/TLS clients, TCP relays, metrics, signals): the
+/// CPUs the core threads leave, at least one. More would share CPUs with
+/// the core threads, and every frame crossing between them would cost a
+/// context switch (on 2 CPUs, one tokio thread relays TCP clients at 1.25×
+/// the messages per CPU-second of two; BENCHMARKS.md).
+/// `TOKIO_WORKER_THREADS` overrides it.
+fn stream_threads(config: &samtale_turn::config::TurnConfig) -> usize {
+    if let Some(n) = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cpus.saturating_sub(driver::core_thread_count(config))
+        .max(1)
+}
+
+async fn serve(
+    args: Args,
+    file: FileConfig,
+    config: samtale_turn::config::TurnConfig,
+) -> anyhow::Result<()> {
     let udp = UdpSocket::bind(file.listen_udp)
         .await
         .with_context(|| format!("binding UDP {}", file.listen_udp))?;

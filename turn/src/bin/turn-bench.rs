@@ -36,6 +36,11 @@ struct Args {
     /// UDP with ChannelData to `turnutils_peer`.
     #[arg(long)]
     tcp_relay: bool,
+    /// Clients reach the server over TCP (uclient `-t`: RFC 8656 §4
+    /// framing, as browsers behind UDP-blocking firewalls do); the relay
+    /// to `turnutils_peer` stays UDP.
+    #[arg(long, conflicts_with = "tcp_relay")]
+    client_tcp: bool,
 }
 
 const SECRET: &str = "bench-secret";
@@ -195,7 +200,7 @@ fn load(
     server: &Proc,
     port: u16,
     (sessions, messages): (u32, u32),
-    tcp_relay: bool,
+    (tcp_relay, client_tcp): (bool, bool),
 ) -> anyhow::Result<Run> {
     let peer_port = free_port()?;
     // With `-T` uclient's sessions are the peers.
@@ -215,10 +220,10 @@ fn load(
     let pid = server.0.id();
     let rss0 = rss_kib(pid)?;
     let cpu0 = cpu_seconds(pid)?;
-    let mode: &[&str] = if tcp_relay {
-        &["-T"]
-    } else {
-        &["-c", "-e", "127.0.0.1", "-r"]
+    let mode: &[&str] = match (tcp_relay, client_tcp) {
+        (true, _) => &["-T"],
+        (false, true) => &["-t", "-c", "-e", "127.0.0.1", "-r"],
+        (false, false) => &["-c", "-e", "127.0.0.1", "-r"],
     };
     let mut client = Command::new("turnutils_uclient")
         .args([
@@ -299,7 +304,8 @@ fn main() -> anyhow::Result<()> {
                 };
                 wait_listening(port)?;
                 let load_spec = (sessions, args.messages);
-                runs[i].push(load(&server, port, load_spec, args.tcp_relay)?);
+                let mode = (args.tcp_relay, args.client_tcp);
+                runs[i].push(load(&server, port, load_spec, mode)?);
             }
         }
         let mut results = Vec::new();

@@ -26,7 +26,7 @@ use super::send_batch::SendBatch;
 use super::shards::StatsBoard;
 use super::stream::is_connection_bind;
 use super::tcp_relay::TcpRelays;
-use super::{Control, Event, StreamOut, unix_now};
+use super::{Control, CoreWaker, Event, StreamOut, unix_now};
 use crate::server::{Destination, FiveTuple, Transmit, Transport, TurnServer};
 
 /// The poller's token for the tokio-side [`mio::Waker`].
@@ -108,9 +108,10 @@ pub(super) struct EventLoop {
     udp_addr: SocketAddr,
     out: Outputs,
     events: mpsc::Receiver<Event>,
-    /// Kept so the waker's file descriptor outlives the last sender: closing
-    /// it would drop a wake-up not yet collected.
-    _waker: Arc<mio::Waker>,
+    /// Rearmed before each look at the queue. Kept so the waker's file
+    /// descriptor outlives the last sender: closing it would drop a
+    /// wake-up not yet collected.
+    waker: Arc<CoreWaker>,
     /// This shard's index on the board.
     shard: usize,
     board: Arc<StatsBoard>,
@@ -123,7 +124,7 @@ impl EventLoop {
         server: TurnServer<SocketRelays>,
         poll: Poll,
         mut udp: UdpSocket,
-        (events, waker, tcp): (mpsc::Receiver<Event>, Arc<mio::Waker>, TcpRelays),
+        (events, waker, tcp): (mpsc::Receiver<Event>, Arc<CoreWaker>, TcpRelays),
         (shard, board): (usize, Arc<StatsBoard>),
     ) -> std::io::Result<Self> {
         poll.registry()
@@ -143,7 +144,7 @@ impl EventLoop {
                 tcp,
             },
             events,
-            _waker: waker,
+            waker,
             shard,
             board,
             draining: false,
@@ -302,6 +303,7 @@ impl EventLoop {
     /// Handles queued tokio-side events: `Some(true)` if more are queued,
     /// `None` once every sender is gone.
     fn tokio_events(&mut self) -> Option<bool> {
+        self.waker.rearm();
         for _ in 0..EVENTS_PER_TURN {
             match self.events.try_recv() {
                 Ok(event) => self.event(event),

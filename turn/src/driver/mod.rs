@@ -93,13 +93,50 @@ enum StreamOut {
     Join(tcp_relay::JoinTo),
 }
 
+/// Wakes a core thread's poller at most once until the core has looked at
+/// its queue again: a burst of events from tokio costs one system call,
+/// not one each.
+struct CoreWaker {
+    waker: mio::Waker,
+    pending: std::sync::atomic::AtomicBool,
+}
+
+impl CoreWaker {
+    fn new(poll: &mio::Poll) -> std::io::Result<Self> {
+        Ok(CoreWaker {
+            waker: mio::Waker::new(poll.registry(), event_loop::WAKER)?,
+            pending: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// After queueing an event: wakes the core unless a wake-up it has not
+    /// answered yet is pending (it will see this event too).
+    fn wake(&self) {
+        if !self.pending.swap(true, Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// Wakes the core whatever is pending (the queue closed).
+    fn wake_always(&self) {
+        self.pending.store(true, Ordering::SeqCst);
+        let _ = self.waker.wake();
+    }
+
+    /// The core is about to drain its queue: events queued from now on
+    /// wake it again.
+    fn rearm(&self) {
+        self.pending.store(false, Ordering::SeqCst);
+    }
+}
+
 /// Sends [`Event`]s to the core thread and wakes its poller. When the last
 /// sender is dropped (its tokio runtime is gone) the core thread wakes,
 /// finds the channel closed and stops, as a task on that runtime would.
 struct EventSender {
     /// Always `Some` until dropped.
     tx: Option<mpsc::Sender<Event>>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<CoreWaker>,
 }
 
 impl Clone for EventSender {
@@ -119,7 +156,7 @@ impl EventSender {
             return false;
         };
         let sent = tx.send(event).await.is_ok();
-        let _ = self.waker.wake();
+        self.waker.wake();
         sent
     }
 
@@ -132,7 +169,7 @@ impl Drop for EventSender {
     fn drop(&mut self) {
         // Close our end first, so the woken core sees the channel closed.
         drop(self.tx.take());
-        let _ = self.waker.wake();
+        self.waker.wake_always();
     }
 }
 
@@ -199,6 +236,13 @@ impl TurnHandle {
     pub fn shard_stats(&self) -> Vec<Stats> {
         self.board.per_shard()
     }
+}
+
+/// How many core threads a server started with `config` runs (see
+/// [`shards`]: `core_threads`, or one per two CPUs within what the relay
+/// ports allow).
+pub fn core_thread_count(config: &TurnConfig) -> usize {
+    shards::count(config)
 }
 
 fn unix_now() -> u64 {
@@ -270,7 +314,7 @@ pub fn spawn_with_relay_ips(
         udp.set_nonblocking(true)?;
         let udp = mio::net::UdpSocket::from_std(udp);
         let poll = mio::Poll::new()?;
-        let waker = Arc::new(mio::Waker::new(poll.registry(), event_loop::WAKER)?);
+        let waker = Arc::new(CoreWaker::new(&poll)?);
         let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let tcp = tcp_relay::TcpRelays::new(runtime.clone(), events_tx.downgrade(), waker.clone());
         senders.push(EventSender {

@@ -20,6 +20,19 @@ use crate::server::{FiveTuple, Transport};
 
 /// Frames queued toward one client before it counts as stuck.
 const WRITE_QUEUE: usize = 512;
+/// Queued frames gathered into one write, up to about this many bytes.
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Writes and flushes `out` (flushed: TLS may otherwise hold it back),
+/// then empties it; false if the connection failed.
+async fn write_out<W: AsyncWrite + Unpin>(writer: &mut W, out: &mut Vec<u8>) -> bool {
+    if out.is_empty() {
+        return true;
+    }
+    let written = writer.write_all(out).await.is_ok() && writer.flush().await.is_ok();
+    out.clear();
+    written
+}
 
 pub(super) async fn accept(
     listener: TcpListener,
@@ -118,16 +131,37 @@ where
     let resume = Arc::new(Notify::new());
     let resume_reader = resume.clone();
     let mut write = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            match out {
-                StreamOut::Frame(frame) => {
-                    // Flushed: TLS may otherwise hold the frame back.
-                    if writer.write_all(&frame).await.is_err() || writer.flush().await.is_err() {
-                        return None;
+        // Frames queued together leave in one write (up to WRITE_BATCH).
+        let mut out: Vec<u8> = Vec::new();
+        while let Some(first) = rx.recv().await {
+            let mut next = Some(first);
+            while let Some(item) = next.take() {
+                match item {
+                    StreamOut::Frame(frame) => {
+                        if out.is_empty() {
+                            out = frame;
+                        } else {
+                            out.extend_from_slice(&frame);
+                        }
+                        if out.len() < WRITE_BATCH {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    StreamOut::Resume => {
+                        resume.notify_one();
+                        next = rx.try_recv().ok();
+                    }
+                    StreamOut::Join(join) => {
+                        // The ConnectionBind answer goes out first.
+                        if !write_out(&mut writer, &mut out).await {
+                            return None;
+                        }
+                        return Some((writer, join));
                     }
                 }
-                StreamOut::Resume => resume.notify_one(),
-                StreamOut::Join(join) => return Some((writer, join)),
+            }
+            if !write_out(&mut writer, &mut out).await {
+                return None;
             }
         }
         None

@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 use tracing::debug;
 
 use super::pump::Pace;
-use super::{Event, EventSender, StreamOut};
+use super::{CoreWaker, Event, EventSender, StreamOut};
 use crate::server::{ConnectionId, FiveTuple, TcpAction};
 
 /// How long a Connect waits for the peer's handshake before 447 (as
@@ -47,7 +47,7 @@ enum Held {
 pub(super) struct TcpRelays {
     runtime: Handle,
     events: mpsc::WeakSender<Event>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<CoreWaker>,
     /// Accept task and the UDP port held with it, by relay address.
     listeners: HashMap<SocketAddr, (AbortHandle, std::net::UdpSocket)>,
     held: HashMap<ConnectionId, Held>,
@@ -59,7 +59,7 @@ impl TcpRelays {
     pub(super) fn new(
         runtime: Handle,
         events: mpsc::WeakSender<Event>,
-        waker: Arc<mio::Waker>,
+        waker: Arc<CoreWaker>,
     ) -> Self {
         TcpRelays {
             runtime,
