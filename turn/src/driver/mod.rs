@@ -112,21 +112,25 @@ impl CoreWaker {
     /// After queueing an event: wakes the core unless a wake-up it has not
     /// answered yet is pending (it will see this event too).
     fn wake(&self) {
-        if !self.pending.swap(true, Ordering::SeqCst) {
-            let _ = self.waker.wake();
+        if !self.pending.swap(true, Ordering::SeqCst) && self.waker.wake().is_err() {
+            // Not pending after all: the next sender tries again.
+            self.pending.store(false, Ordering::SeqCst);
         }
     }
 
     /// Wakes the core whatever is pending (the queue closed).
     fn wake_always(&self) {
         self.pending.store(true, Ordering::SeqCst);
-        let _ = self.waker.wake();
+        if self.waker.wake().is_err() {
+            self.pending.store(false, Ordering::SeqCst);
+        }
     }
 
     /// The core is about to drain its queue: events queued from now on
-    /// wake it again.
+    /// wake it again. (A read-modify-write, so it orders with the
+    /// senders' swaps.)
     fn rearm(&self) {
-        self.pending.store(false, Ordering::SeqCst);
+        self.pending.swap(false, Ordering::SeqCst);
     }
 }
 

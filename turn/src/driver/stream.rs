@@ -318,6 +318,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn frames_larger_than_a_read_and_a_cut_frame() {
+        let big = channel_data(7, 65_535);
+        let small = channel_data(8, 3);
+        let mut stream = [big.clone(), small.clone(), big.clone()].concat();
+        // The stream ends in the middle of a fourth frame.
+        stream.extend_from_slice(&channel_data(9, 100)[..50]);
+        let mut reader = &stream[..];
+        let mut split = Frames::new();
+        for want in [&big, &small, &big] {
+            assert_eq!(split.next(&mut reader, &tuple()).await.as_ref(), Some(want));
+        }
+        assert_eq!(split.next(&mut reader, &tuple()).await, None);
+    }
+
+    #[tokio::test]
     async fn garbage_ends_the_stream() {
         let stream = [0xFFu8; 64];
         let mut reader = &stream[..];
