@@ -115,6 +115,24 @@ async fn tcp_allocation(server: SocketAddr) -> (StreamClient, SocketAddr) {
     (control, resp.relayed())
 }
 
+/// Connects the allocation to a fresh listening peer: the CONNECTION-ID
+/// and the peer's end of the connection.
+async fn connect_to_listening_peer(control: &mut StreamClient) -> (u32, TcpStream) {
+    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let resp = control
+        .transact(
+            Method::CONNECT,
+            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
+        )
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    let (at_peer, _) = tokio::time::timeout(BOUND, peer.accept())
+        .await
+        .unwrap()
+        .unwrap();
+    (connection_id(&resp), at_peer)
+}
+
 #[tokio::test]
 async fn a_plain_tcp_peer_is_relayed_from_the_relayed_address() {
     let (handle, server) = start().await;
@@ -249,15 +267,7 @@ async fn a_peer_connecting_in_is_announced_and_closes_with_the_allocation() {
 async fn bytes_sent_before_and_behind_the_bind_arrive_after_the_answer() {
     let (_handle, server) = start().await;
     let (mut control, _) = tcp_allocation(server).await;
-    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let resp = control
-        .transact(
-            Method::CONNECT,
-            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
-        )
-        .await;
-    let id = connection_id(&resp);
-    let (mut at_peer, _) = peer.accept().await.unwrap();
+    let (id, mut at_peer) = connect_to_listening_peer(&mut control).await;
     at_peer.write_all(b"peer spoke first").await.unwrap();
 
     let mut data = StreamClient::connect(server, &control.client).await;
@@ -290,15 +300,7 @@ async fn bytes_sent_before_and_behind_the_bind_arrive_after_the_answer() {
 async fn a_challenged_bind_retries_on_its_connection_and_a_refused_one_closes_it() {
     let (_handle, server) = start().await;
     let (mut control, _) = tcp_allocation(server).await;
-    let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let resp = control
-        .transact(
-            Method::CONNECT,
-            &[Attribute::XorPeerAddress(peer.local_addr().unwrap())],
-        )
-        .await;
-    let id = connection_id(&resp);
-    let (mut at_peer, _) = peer.accept().await.unwrap();
+    let (id, mut at_peer) = connect_to_listening_peer(&mut control).await;
 
     let mut guess = StreamClient::connect(server, &control.client).await;
     let resp = guess

@@ -35,7 +35,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         );
     }
 
-    fn reply_success(
+    pub(super) fn reply_success(
         &self,
         buf: &mut Vec<u8>,
         info: &RequestInfo,

@@ -348,17 +348,13 @@ impl<A: RelayAllocator> TurnServer<A> {
             c.state = State::AwaitingBind { deadline };
             self.connections.push_deadline(deadline, id);
         }
-        let mut buf = std::mem::take(&mut self.scratch);
-        write_authenticated(
-            &mut buf,
+        self.answer_connect(
             &request,
+            &key,
             None,
             &[Attribute::ConnectionId(id)],
-            &key.0,
-            self.config.software.as_deref(),
-        );
-        self.scratch = buf;
-        self.reply_to(control)
+            control,
+        )
     }
 
     /// The driver could not connect peer connection `id` (refused, timed
@@ -372,17 +368,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         // Nothing to close: the driver holds no connection for a failure.
         self.connections.forget(id);
         let control = self.live_control(allocation, now)?;
-        let mut buf = std::mem::take(&mut self.scratch);
-        write_authenticated(
-            &mut buf,
-            &request,
-            Some(code::CONNECTION_FAILED),
-            &[],
-            &key.0,
-            self.config.software.as_deref(),
-        );
-        self.scratch = buf;
-        self.reply_to(control)
+        self.answer_connect(&request, &key, Some(code::CONNECTION_FAILED), &[], control)
     }
 
     /// A peer connected to the TCP relayed address `relay` (RFC 6062 §5.3).
@@ -479,7 +465,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             data: tuple,
             bytes_per_sec: self.config.max_bandwidth_per_allocation,
         });
-        self.reply_success_to(buf, info, key);
+        self.reply_success(buf, info, key, &[]);
     }
 
     /// A data connection ended after relaying these bytes.
@@ -496,8 +482,26 @@ impl<A: RelayAllocator> TurnServer<A> {
         }
     }
 
-    fn reply_success_to(&self, buf: &mut Vec<u8>, info: &RequestInfo, key: &[u8]) {
-        write_authenticated(buf, info, None, &[], key, self.config.software.as_deref());
+    /// The deferred answer to a Connect, signed with the request's key.
+    fn answer_connect(
+        &mut self,
+        request: &RequestInfo,
+        key: &HeldKey,
+        code: Option<u16>,
+        attrs: &[Attribute<'_>],
+        control: FiveTuple,
+    ) -> Option<Transmit<'_>> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        write_authenticated(
+            &mut buf,
+            request,
+            code,
+            attrs,
+            &key.0,
+            self.config.software.as_deref(),
+        );
+        self.scratch = buf;
+        self.reply_to(control)
     }
 
     /// Takes a connecting entry's request; `None` if `id` is not connecting.
