@@ -6,11 +6,13 @@
 //! queues the transmit: to a UDP client into a [`SendBatch`] flushed with
 //! `sendmmsg` at the end of the turn (or when full), to a peer into one
 //! flushed when the next transmit leaves by another relay socket. Equal
-//! datagrams to one destination go as one GSO train. Events from tokio
-//! (TCP/TLS frames, TCP relay connections, controls) arrive on a channel
-//! with a [`mio::Waker`]. Timers are the poll timeout.
+//! datagrams to one destination go as one GSO train. Plain TCP client
+//! connections are polled here too, and what the core answers them leaves in
+//! one write per connection at the end of the turn. Events from tokio (new
+//! TCP connections, TLS frames, TCP relay connections, controls) arrive on
+//! a channel with a [`mio::Waker`]. Timers are the poll timeout.
 
-use std::collections::HashMap;
+use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +23,8 @@ use tokio::sync::mpsc::{self, error::TryRecvError};
 use tracing::{debug, info, warn};
 
 use super::batch::{BATCH, RecvBatch};
+use super::client_streams::ClientStreams;
+use super::frames::NotStun;
 use super::relay::{RelaySockets, SocketRelays};
 use super::send_batch::SendBatch;
 use super::shards::StatsBoard;
@@ -33,6 +37,11 @@ use crate::server::{Destination, FiveTuple, Transmit, Transport, TurnServer};
 pub(super) const WAKER: Token = Token(0);
 const CLIENT_UDP: Token = Token(1);
 const FIRST_RELAY_TOKEN: usize = 2;
+/// Client TCP connections' tokens start here, above any relay socket's.
+const FIRST_STREAM_TOKEN: usize = 1 << 24;
+/// Reads from one client TCP connection per turn before the others get
+/// theirs.
+const READS_PER_TURN: usize = 8;
 /// Receive batches from one socket per turn before the others get theirs.
 const BATCHES_PER_TURN: usize = 4;
 /// Tokio-side events handled per turn.
@@ -49,7 +58,7 @@ struct Outputs {
     /// a burst from one client to its peer leaves as one GSO train.
     to_peers: SendBatch,
     to_peers_from: Option<SocketAddr>,
-    streams: HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
+    streams: ClientStreams,
     relays: RelaySockets,
     tcp: TcpRelays,
 }
@@ -62,12 +71,7 @@ impl Outputs {
                     self.to_clients.flush(&self.udp);
                 }
             }
-            Destination::Client(tuple) => {
-                if let Some(writer) = self.streams.get(&tuple) {
-                    // A full queue means a stuck client: drop, as UDP would.
-                    let _ = writer.try_send(StreamOut::Frame(transmit.data.to_vec()));
-                }
-            }
+            Destination::Client(tuple) => self.streams.send(&tuple, transmit.data),
             Destination::Peer { relay, peer } => {
                 if self.to_peers_from != Some(relay) {
                     self.flush_to_peers();
@@ -98,6 +102,7 @@ impl Outputs {
     fn flush(&mut self) {
         self.flush_to_peers();
         self.to_clients.flush(&self.udp);
+        self.streams.flush();
     }
 }
 
@@ -116,6 +121,9 @@ pub(super) struct EventLoop {
     shard: usize,
     board: Arc<StatsBoard>,
     draining: bool,
+    /// Sockets that may still hold input: looked at next turn without
+    /// waiting (the poller is edge-triggered).
+    carry: Vec<Token>,
 }
 
 impl EventLoop {
@@ -130,6 +138,7 @@ impl EventLoop {
         poll.registry()
             .register(&mut udp, CLIENT_UDP, Interest::READABLE)?;
         let relays = RelaySockets::new(poll.registry().try_clone()?, FIRST_RELAY_TOKEN);
+        let streams = ClientStreams::new(poll.registry().try_clone()?, FIRST_STREAM_TOKEN);
         Ok(EventLoop {
             server,
             udp_addr: udp.local_addr()?,
@@ -139,7 +148,7 @@ impl EventLoop {
                 to_clients: SendBatch::new(),
                 to_peers: SendBatch::new(),
                 to_peers_from: None,
-                streams: HashMap::new(),
+                streams,
                 relays,
                 tcp,
             },
@@ -148,6 +157,7 @@ impl EventLoop {
             shard,
             board,
             draining: false,
+            carry: Vec::new(),
         })
     }
 
@@ -158,11 +168,10 @@ impl EventLoop {
         let mut recv = RecvBatch::new();
         let mut events = Events::with_capacity(1024);
         let mut ready: Vec<Token> = Vec::new();
-        let mut carry: Vec<Token> = Vec::new();
         let mut next_tick = Instant::now() + TICK;
         loop {
             let now = Instant::now();
-            let timeout = if carry.is_empty() {
+            let timeout = if self.carry.is_empty() {
                 let due = self
                     .server
                     .poll_timeout()
@@ -178,7 +187,7 @@ impl EventLoop {
                 return;
             }
             ready.clear();
-            ready.append(&mut carry);
+            ready.append(&mut self.carry);
             ready.extend(events.iter().map(|e| e.token()));
             for &token in &ready {
                 let more = match token {
@@ -187,13 +196,19 @@ impl EventLoop {
                         None => return,
                     },
                     CLIENT_UDP => self.drain_client(&mut recv),
+                    stream if self.out.streams.owns(stream) => {
+                        self.out.streams.writable(stream);
+                        self.drain_stream(stream)
+                    }
                     relay => self.drain_relay(&mut recv, relay),
                 };
-                if more && !carry.contains(&token) {
-                    carry.push(token);
+                if more {
+                    self.revisit(token);
                 }
             }
             self.out.flush();
+            // Writes that failed closed their connections.
+            self.sync_relays();
             let now = Instant::now();
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
@@ -207,6 +222,7 @@ impl EventLoop {
                     return;
                 }
                 self.out.flush();
+                self.sync_relays();
                 self.server.set_wall_clock(now, unix_now());
                 let stats = self.server.stats(now);
                 self.board.publish(self.shard, stats);
@@ -221,20 +237,109 @@ impl EventLoop {
         }
     }
 
-    /// Registers relay sockets the core opened, closes the ones it gave up,
-    /// and carries out its TCP relay decisions. Called after every call
-    /// into the core.
-    fn sync_relays(&mut self) {
-        if self.server.allocator().has_changes() {
-            // Queued datagrams leave before their relay socket may close.
-            self.out.flush_to_peers();
-            let out = &mut self.out;
-            self.server
-                .allocator_mut()
-                .take_changes(&mut out.relays, &mut out.tcp);
+    /// Looks at `token` again next turn without waiting.
+    fn revisit(&mut self, token: Token) {
+        if !self.carry.contains(&token) {
+            self.carry.push(token);
         }
-        while let Some(action) = self.server.poll_tcp_action() {
-            self.out.tcp.act(action, &mut self.out.streams);
+    }
+
+    /// Registers relay sockets the core opened, closes the ones it gave up,
+    /// carries out its TCP relay decisions, and tells it of client
+    /// connections closed here. Called after every call into the core.
+    fn sync_relays(&mut self) {
+        loop {
+            if self.server.allocator().has_changes() {
+                // Queued datagrams leave before their relay socket may close.
+                self.out.flush_to_peers();
+                let out = &mut self.out;
+                self.server
+                    .allocator_mut()
+                    .take_changes(&mut out.relays, &mut out.tcp);
+            }
+            while let Some(action) = self.server.poll_tcp_action() {
+                self.out.tcp.act(action, &mut self.out.streams);
+            }
+            match self.out.streams.take_closed() {
+                Some(tuple) => self.server.handle_connection_closed(tuple),
+                None => return,
+            }
+        }
+    }
+
+    /// Handles a client TCP connection's whole frames and reads more; true
+    /// if it may still hold input. After a ConnectionBind nothing more is
+    /// handled until the core has answered it: after a success the client's
+    /// bytes are no longer STUN, and the connection leaves this thread.
+    fn drain_stream(&mut self, token: Token) -> bool {
+        let mut reads = 0;
+        loop {
+            let Some(conn) = self.out.streams.get_mut(token) else {
+                return false;
+            };
+            if conn.closing() {
+                return false;
+            }
+            let tuple = conn.tuple;
+            // Taken out while its frames are handled (the core's answers go
+            // to this connection's other half).
+            let mut input = std::mem::take(&mut conn.input);
+            let mut bind = None;
+            let outcome = loop {
+                match input.take() {
+                    Ok(Some(range)) => {
+                        let frame = input.bytes(range);
+                        if is_connection_bind(frame) {
+                            bind = Some(frame.to_vec());
+                            break Ok(());
+                        }
+                        if let Some(t) = self.server.handle_client(Instant::now(), tuple, frame) {
+                            self.out.send(t);
+                        }
+                        self.sync_relays();
+                    }
+                    Ok(None) => break Ok(()),
+                    Err(NotStun) => break Err(NotStun),
+                }
+            };
+            let Some(conn) = self.out.streams.get_mut(token) else {
+                return false;
+            };
+            conn.input = input;
+            if outcome.is_err() {
+                debug!(client = %tuple.client, "not STUN or ChannelData: closing");
+                self.out.streams.close(token);
+                self.sync_relays();
+                return false;
+            }
+            if let Some(frame) = bind {
+                // A Join takes the connection with what it holds; a refusal
+                // closes it once the answer is out.
+                if let Some(t) = self.server.handle_client(Instant::now(), tuple, &frame) {
+                    self.out.send(t);
+                }
+                self.sync_relays();
+                continue;
+            }
+            if reads == READS_PER_TURN {
+                return true;
+            }
+            reads += 1;
+            let failed = match conn.input.read_from(&mut conn.stream) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => false,
+                Err(e) => {
+                    debug!(client = %tuple.client, error = %e, "client read failed");
+                    true
+                }
+            };
+            if failed {
+                self.out.streams.close(token);
+                self.sync_relays();
+                return false;
+            }
         }
     }
 
@@ -323,8 +428,18 @@ impl EventLoop {
     fn event(&mut self, event: Event) {
         let now = Instant::now();
         match event {
+            Event::StreamAdopted {
+                tuple,
+                stream,
+                input,
+            } => {
+                // Its first frames are already read: handled next turn.
+                if let Some(token) = self.out.streams.adopt(stream, tuple, input) {
+                    self.revisit(token);
+                }
+            }
             Event::StreamOpened(tuple, writer) => {
-                self.out.streams.insert(tuple, writer);
+                self.out.streams.insert_task(tuple, writer);
             }
             Event::StreamFrame(tuple, data) => {
                 if let Some(t) = self.server.handle_client(now, tuple, &data) {
@@ -336,14 +451,14 @@ impl EventLoop {
                 // queue; after a refusal the queue is gone; after a 401 or
                 // 438 it reads frames again. A stuck one is closed.
                 if is_connection_bind(&data)
-                    && let Some(writer) = self.out.streams.get(&tuple)
+                    && let Some(writer) = self.out.streams.task(&tuple)
                     && writer.try_send(StreamOut::Resume).is_err()
                 {
-                    self.out.streams.remove(&tuple);
+                    self.out.streams.drop_connection(&tuple);
                 }
             }
             Event::StreamClosed(tuple) => {
-                self.out.streams.remove(&tuple);
+                self.out.streams.task_closed(&tuple);
                 self.server.handle_connection_closed(tuple);
                 self.sync_relays();
             }

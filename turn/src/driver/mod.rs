@@ -6,11 +6,15 @@
 //! with batched receives and sending client-bound datagrams in batches: no
 //! channel, lock or task wake-up per packet (see [`event_loop`]). Several
 //! core threads share the client port, each with its own clients (see
-//! [`shards`]). TCP/TLS connections live on tokio and hand frames to their
-//! shard's thread over a channel. Nothing here decides anything about TURN.
+//! [`shards`]). Plain TCP client connections are polled by their shard's
+//! thread too; TLS connections live on tokio and hand frames to it over a
+//! channel, as do data connections and peer connections of TCP allocations
+//! (see [`client_streams`]). Nothing here decides anything about TURN.
 
 mod batch;
+mod client_streams;
 mod event_loop;
+mod frames;
 mod pump;
 mod relay;
 mod send_batch;
@@ -67,6 +71,13 @@ pub fn tune_udp_socket<S: std::os::fd::AsFd>(socket: &S) {
 /// What tokio tasks (TCP/TLS connections, TCP relays, controls) hand the
 /// core thread.
 enum Event {
+    /// A plain TCP client connection for the core thread to poll, with
+    /// what was read of it (at least its first frame).
+    StreamAdopted {
+        tuple: FiveTuple,
+        stream: std::net::TcpStream,
+        input: frames::FrameBuffer,
+    },
     StreamOpened(FiveTuple, mpsc::Sender<StreamOut>),
     StreamFrame(FiveTuple, Vec<u8>),
     StreamClosed(FiveTuple),

@@ -3,19 +3,25 @@
 //! connection whose ConnectionBind succeeds becomes a data connection
 //! (RFC 6062 §5.4): from then on its bytes are relayed raw to and from the
 //! peer connection it was joined with.
+//!
+//! A plain TCP connection is read here only up to its first frame, which
+//! names its core thread; then that thread takes it over and polls it
+//! itself (see [`super::client_streams`]). A TLS connection stays on its
+//! tokio task, which hands frames to the core thread and writes its answers.
 
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, mpsc};
 use tracing::debug;
 
+use super::frames::FrameBuffer;
 use super::pump;
 use super::tcp_relay::JoinTo;
 use super::tls::TlsSettings;
-use super::{Event, Shards, StreamOut};
-use crate::codec::{Attribute, Message, Method, attr_type, stream_frame_len};
+use super::{Event, EventSender, Shards, StreamOut};
+use crate::codec::{Attribute, Message, Method, attr_type};
 use crate::server::{FiveTuple, Transport};
 
 /// Frames queued toward one client before it counts as stuck.
@@ -63,7 +69,7 @@ pub(super) async fn accept(
         let shards = shards.clone();
         match &tls {
             None => {
-                tokio::spawn(serve(stream, tuple, shards));
+                tokio::spawn(hand_to_core(stream, tuple, shards));
             }
             Some(settings) => {
                 let acceptor = settings.acceptor();
@@ -104,8 +110,52 @@ fn connection_bind_id(frame: &[u8]) -> Option<u32> {
     }
 }
 
-/// Reads a client connection's frames, hands them to its shard, and relays
-/// raw bytes once it is joined with a peer connection.
+/// The shard a connection belongs to, by its first frame: a data
+/// connection's is the shard of its peer connection; any other's the one
+/// its address hashes to.
+fn shard_of<'a>(shards: &'a Shards, first: &[u8], tuple: &FiveTuple) -> Option<&'a EventSender> {
+    match connection_bind_id(first) {
+        Some(id) => shards.for_connection(id),
+        None => shards.for_stream(tuple),
+    }
+}
+
+/// Reads a plain TCP connection up to its first whole frame and hands it,
+/// with everything read, to its shard's core thread.
+async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shards: Shards) {
+    let mut input = FrameBuffer::new();
+    let first = loop {
+        match input.peek() {
+            Ok(Some(first)) => break first,
+            Ok(None) => {}
+            Err(_) => {
+                debug!(client = %tuple.client, "not STUN or ChannelData: closing");
+                return;
+            }
+        }
+        match input.read_from_async(&mut stream).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    };
+    let Some(events) = shard_of(&shards, input.bytes(first), &tuple) else {
+        return;
+    };
+    // Non-blocking, as the core thread's poller needs it.
+    let Ok(stream) = stream.into_std() else {
+        return;
+    };
+    events
+        .send(Event::StreamAdopted {
+            tuple,
+            stream,
+            input,
+        })
+        .await;
+}
+
+/// Reads a TLS connection's frames, hands them to its shard, writes the
+/// answers, and relays raw bytes once it is joined with a peer connection.
 async fn serve<S>(stream: S, tuple: FiveTuple, shards: Shards)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -115,13 +165,7 @@ where
     let Some(first) = frames.next(&mut reader, &tuple).await else {
         return;
     };
-    // A data connection belongs to the shard of its peer connection; any
-    // other connection to the shard its address hashes to.
-    let events = match connection_bind_id(&first) {
-        Some(id) => shards.for_connection(id),
-        None => shards.for_stream(&tuple),
-    };
-    let Some(events) = events.cloned() else {
+    let Some(events) = shard_of(&shards, &first, &tuple).cloned() else {
         return;
     };
     let (tx, mut rx) = mpsc::channel::<StreamOut>(WRITE_QUEUE);
@@ -197,23 +241,12 @@ where
     let _ = events.send(Event::StreamClosed(tuple)).await;
 }
 
-/// Splits a byte stream into STUN messages and ChannelData frames. Frames
-/// are taken from a read position; what is left is moved to the front only
-/// before the next read, so each byte is moved at most once.
-struct Frames {
-    buf: Vec<u8>,
-    start: usize,
-}
-
-/// Free room kept in the read buffer before each read.
-const READ_ROOM: usize = 4096;
+/// A tokio reader's frames (see [`FrameBuffer`]).
+struct Frames(FrameBuffer);
 
 impl Frames {
     fn new() -> Self {
-        Frames {
-            buf: Vec::with_capacity(READ_ROOM),
-            start: 0,
-        }
+        Frames(FrameBuffer::new())
     }
 
     /// The next whole frame; `None` at the end of the stream, on a read
@@ -224,31 +257,15 @@ impl Frames {
         tuple: &FiveTuple,
     ) -> Option<Vec<u8>> {
         loop {
-            // A frame's 16-bit length bounds it (at most 65 552 bytes), so
-            // the buffer never holds more than one unfinished frame.
-            let pending = self.buf.get(self.start..).unwrap_or_default();
-            match stream_frame_len(pending) {
-                Ok(Some(n)) if n <= pending.len() => {
-                    let frame = pending.get(..n)?.to_vec();
-                    self.start += n;
-                    return Some(frame);
-                }
-                Ok(_) => {}
-                Err(()) => {
+            match self.0.take() {
+                Ok(Some(frame)) => return Some(self.0.bytes(frame).to_vec()),
+                Ok(None) => {}
+                Err(_) => {
                     debug!(client = %tuple.client, "not STUN or ChannelData: closing");
                     return None;
                 }
             }
-            // The unfinished rest to the front; after a large frame, give
-            // the room back.
-            self.buf.drain(..self.start);
-            self.start = 0;
-            if self.buf.capacity() > 4 * READ_ROOM && self.buf.len() < READ_ROOM {
-                self.buf.shrink_to(2 * READ_ROOM);
-            }
-            // Read straight into the buffer's spare room.
-            self.buf.reserve(READ_ROOM);
-            match reader.read_buf(&mut self.buf).await {
+            match self.0.read_from_async(reader).await {
                 Ok(0) | Err(_) => return None,
                 Ok(_) => {}
             }
@@ -256,10 +273,8 @@ impl Frames {
     }
 
     /// Bytes read past the last frame.
-    fn rest(mut self) -> Vec<u8> {
-        self.buf.drain(..self.start);
-        self.buf.shrink_to_fit();
-        self.buf
+    fn rest(self) -> Vec<u8> {
+        self.0.into_rest()
     }
 }
 

@@ -10,13 +10,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
-use super::pump::Pace;
+use super::client_streams::{ClientStreams, Handover, JoinTarget};
+use super::pump::{self, Pace};
 use super::{CoreWaker, Event, EventSender, StreamOut};
 use crate::server::{ConnectionId, FiveTuple, TcpAction};
 
@@ -134,13 +136,9 @@ impl TcpRelays {
     }
 
     /// Carries out what the core decided. A client connection that cannot
-    /// take a Join (its queue is full: stuck) is closed, by dropping its
-    /// sender; the core hears of it when the connection's task ends.
-    pub(super) fn act(
-        &mut self,
-        action: TcpAction,
-        streams: &mut HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
-    ) {
+    /// take a Join (gone, or its queue is full: stuck) is closed; the core
+    /// hears of it when the connection ends.
+    pub(super) fn act(&mut self, action: TcpAction, streams: &mut ClientStreams) {
         match action {
             TcpAction::Connect { id, relay, peer } => {
                 let Some(sender) = self.sender() else {
@@ -161,7 +159,7 @@ impl TcpRelays {
                 bytes_per_sec,
             } => {
                 let Some(Held::Ready(peer)) = self.held.remove(&id) else {
-                    streams.remove(&data);
+                    streams.drop_connection(&data);
                     return;
                 };
                 let (stop_tx, stop) = oneshot::channel();
@@ -171,9 +169,15 @@ impl TcpRelays {
                     .or_insert_with(|| Arc::new(Mutex::new(Pace::new(bytes_per_sec))))
                     .clone();
                 let join = JoinTo { peer, stop, pace };
-                let joined = streams
-                    .get(&data)
-                    .is_some_and(|w| w.try_send(StreamOut::Join(join)).is_ok());
+                let joined = match streams.take_for_join(&data) {
+                    Some(JoinTarget::Task(writer)) => {
+                        writer.try_send(StreamOut::Join(join)).is_ok()
+                    }
+                    Some(JoinTarget::Core(handover)) => {
+                        self.relay_handed_over(data, handover, join)
+                    }
+                    None => false,
+                };
                 if joined {
                     self.held.insert(id, Held::Joined { _stop: stop_tx });
                 } else {
@@ -181,13 +185,10 @@ impl TcpRelays {
                         connection = id,
                         "data connection gone or stuck before joining"
                     );
-                    streams.remove(&data);
+                    streams.drop_connection(&data);
                 }
             }
-            TcpAction::Refuse { data } => {
-                // Its queued answer is written, then the connection ends.
-                streams.remove(&data);
-            }
+            TcpAction::Refuse { data } => streams.refuse(&data),
             TcpAction::Close { id } => {
                 if let Some(Held::Connecting(task)) = self.held.remove(&id) {
                     task.abort();
@@ -195,6 +196,31 @@ impl TcpRelays {
                 // Ready: the stream drops. Joined: the dropped sender stops it.
             }
         }
+    }
+
+    /// Relays a data connection the core thread handed over, on tokio:
+    /// its unwritten answers first, then raw bytes both ways. False if
+    /// tokio is gone.
+    fn relay_handed_over(&self, tuple: FiveTuple, handover: Handover, join: JoinTo) -> bool {
+        let Some(sender) = self.sender() else {
+            return false;
+        };
+        self.runtime.spawn(async move {
+            let Handover {
+                stream,
+                unsent,
+                rest,
+            } = handover;
+            if let Ok(mut client) = TcpStream::from_std(stream)
+                && client.write_all(&unsent).await.is_ok()
+            {
+                let JoinTo { peer, stop, pace } = join;
+                let relayed = pump::relay(client, peer, rest, pace, stop).await;
+                sender.send(Event::DataRelayed(relayed)).await;
+            }
+            sender.send(Event::StreamClosed(tuple)).await;
+        });
+        true
     }
 
     /// A connection attempt ended. True if the core should hear of it (the

@@ -1,0 +1,414 @@
+//! The client TCP/TLS connections a core thread writes to.
+//!
+//! Plain TCP connections live on the core thread itself ([`CoreStream`]):
+//! its poller reads them, the core answers, and what it sends waits in the
+//! connection's buffer until the end of the turn, when it leaves in one
+//! write. A frame crosses no thread. A connection that becomes a data
+//! connection (ConnectionBind, RFC 6062) is handed to tokio, where its
+//! bytes are relayed raw ([`super::tcp_relay`]).
+//!
+//! TLS connections stay on tokio tasks: the core hands their frames over
+//! a queue ([`StreamOut`]).
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream as StdTcpStream;
+use std::os::fd::OwnedFd;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::StreamOut;
+use super::frames::FrameBuffer;
+use crate::server::FiveTuple;
+
+/// Bytes waiting for a slow client before frames to it are dropped, as a
+/// full UDP socket would (whole frames: the framing stays intact).
+const MAX_UNSENT: usize = 256 * 1024;
+
+/// A client connection owned by the core thread.
+pub(super) struct CoreStream {
+    pub stream: TcpStream,
+    pub tuple: FiveTuple,
+    /// Read and not yet handled. Taken out while its frames are handled.
+    pub input: FrameBuffer,
+    /// Answered and not yet written.
+    unsent: Vec<u8>,
+    /// Written out, then closed (a refused ConnectionBind).
+    closing: bool,
+}
+
+impl CoreStream {
+    /// Refused: it takes no more input and closes once its answer is out.
+    pub(super) fn closing(&self) -> bool {
+        self.closing
+    }
+}
+
+/// A data connection taken from the core thread (see
+/// [`ClientStreams::take_for_join`]).
+pub(super) struct Handover {
+    pub stream: StdTcpStream,
+    /// Answers not yet written (the ConnectionBind success): they go first.
+    pub unsent: Vec<u8>,
+    /// Bytes the client sent behind its ConnectionBind: for the peer.
+    pub rest: Vec<u8>,
+}
+
+/// Who writes to a joined data connection's client.
+pub(super) enum JoinTarget {
+    /// A tokio task (TLS): it takes the Join from its queue.
+    Task(mpsc::Sender<StreamOut>),
+    /// The core thread's own connection, handed over.
+    Core(Handover),
+}
+
+/// Every client stream of one core thread, by token and by 5-tuple.
+pub(super) struct ClientStreams {
+    registry: Registry,
+    first_token: usize,
+    slots: Vec<Option<CoreStream>>,
+    free: Vec<usize>,
+    by_tuple: HashMap<FiveTuple, usize>,
+    /// Slots with bytes to write at the end of the turn.
+    dirty: Vec<usize>,
+    /// Connections closed here whose end the core has not heard of yet.
+    closed: Vec<FiveTuple>,
+    /// Tokio-side writers (TLS connections).
+    tasks: HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
+}
+
+impl ClientStreams {
+    pub(super) fn new(registry: Registry, first_token: usize) -> Self {
+        ClientStreams {
+            registry,
+            first_token,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            dirty: Vec::new(),
+            closed: Vec::new(),
+            tasks: HashMap::new(),
+        }
+    }
+
+    /// Whether `token` names one of these connections.
+    pub(super) fn owns(&self, token: Token) -> bool {
+        token.0 >= self.first_token
+    }
+
+    /// Takes a connection over from tokio; its token, or `None` if it could
+    /// not be polled (it is closed).
+    pub(super) fn adopt(
+        &mut self,
+        stream: StdTcpStream,
+        tuple: FiveTuple,
+        input: FrameBuffer,
+    ) -> Option<Token> {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        let token = Token(self.first_token + slot);
+        let mut stream = TcpStream::from_std(stream);
+        if let Err(e) =
+            self.registry
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            debug!(client = %tuple.client, error = %e, "client connection not polled");
+            self.free.push(slot);
+            return None;
+        }
+        if slot == self.slots.len() {
+            self.slots.push(None);
+        }
+        let entry = self.slots.get_mut(slot)?;
+        *entry = Some(CoreStream {
+            stream,
+            tuple,
+            input,
+            unsent: Vec::new(),
+            closing: false,
+        });
+        self.by_tuple.insert(tuple, slot);
+        Some(token)
+    }
+
+    /// A tokio task's connection (TLS) opened.
+    pub(super) fn insert_task(&mut self, tuple: FiveTuple, writer: mpsc::Sender<StreamOut>) {
+        self.tasks.insert(tuple, writer);
+    }
+
+    /// The tokio task's writer of `tuple`.
+    pub(super) fn task(&self, tuple: &FiveTuple) -> Option<&mpsc::Sender<StreamOut>> {
+        self.tasks.get(tuple)
+    }
+
+    fn slot(&self, token: Token) -> Option<usize> {
+        token.0.checked_sub(self.first_token)
+    }
+
+    pub(super) fn get_mut(&mut self, token: Token) -> Option<&mut CoreStream> {
+        let slot = self.slot(token)?;
+        self.slots.get_mut(slot)?.as_mut()
+    }
+
+    /// Queues a frame for the client of `tuple` (dropped if it is gone or
+    /// stuck).
+    pub(super) fn send(&mut self, tuple: &FiveTuple, frame: &[u8]) {
+        if let Some(&slot) = self.by_tuple.get(tuple) {
+            let Some(Some(conn)) = self.slots.get_mut(slot) else {
+                return;
+            };
+            if conn.unsent.len() + frame.len() > MAX_UNSENT {
+                return;
+            }
+            if conn.unsent.is_empty() {
+                self.dirty.push(slot);
+            }
+            conn.unsent.extend_from_slice(frame);
+        } else if let Some(writer) = self.tasks.get(tuple) {
+            // A full queue means a stuck client: drop, as UDP would.
+            let _ = writer.try_send(StreamOut::Frame(frame.to_vec()));
+        }
+    }
+
+    /// Writes what every connection has queued (at the end of a turn).
+    pub(super) fn flush(&mut self) {
+        while let Some(slot) = self.dirty.pop() {
+            self.write(slot);
+        }
+    }
+
+    /// The client is writable again: writes what waits for it.
+    pub(super) fn writable(&mut self, token: Token) {
+        if let Some(slot) = self.slot(token) {
+            self.write(slot);
+        }
+    }
+
+    fn write(&mut self, slot: usize) {
+        let Some(Some(conn)) = self.slots.get_mut(slot) else {
+            return;
+        };
+        let mut written = 0;
+        let failed = loop {
+            let Some(rest) = conn.unsent.get(written..).filter(|r| !r.is_empty()) else {
+                break false;
+            };
+            match conn.stream.write(rest) {
+                Ok(0) => break true,
+                Ok(n) => written += n,
+                // The rest goes when the poller says the client is writable.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!(client = %conn.tuple.client, error = %e, "client write failed");
+                    break true;
+                }
+            }
+        };
+        conn.unsent.drain(..written);
+        if failed || (conn.closing && conn.unsent.is_empty()) {
+            self.close_slot(slot);
+        } else if conn.unsent.capacity() > MAX_UNSENT && conn.unsent.len() < MAX_UNSENT / 4 {
+            conn.unsent.shrink_to(MAX_UNSENT / 4);
+        }
+    }
+
+    /// Closes the connection of `token` (read end, bad input, failure).
+    pub(super) fn close(&mut self, token: Token) {
+        if let Some(slot) = self.slot(token) {
+            self.close_slot(slot);
+        }
+    }
+
+    fn close_slot(&mut self, slot: usize) {
+        if let Some(conn) = self.remove_slot(slot) {
+            self.closed.push(conn.tuple);
+        }
+    }
+
+    fn remove_slot(&mut self, slot: usize) -> Option<CoreStream> {
+        let mut conn = self.slots.get_mut(slot)?.take()?;
+        let _ = self.registry.deregister(&mut conn.stream);
+        self.by_tuple.remove(&conn.tuple);
+        self.free.push(slot);
+        Some(conn)
+    }
+
+    /// The next connection closed here that the core should hear of.
+    pub(super) fn take_closed(&mut self) -> Option<FiveTuple> {
+        self.closed.pop()
+    }
+
+    /// The client's ConnectionBind was refused: its answer is written, then
+    /// the connection closes. (A tokio task's connection ends when its
+    /// writer is dropped.)
+    pub(super) fn refuse(&mut self, tuple: &FiveTuple) {
+        if let Some(&slot) = self.by_tuple.get(tuple) {
+            if let Some(Some(conn)) = self.slots.get_mut(slot) {
+                conn.closing = true;
+            }
+            self.write(slot);
+        } else {
+            self.tasks.remove(tuple);
+        }
+    }
+
+    /// A tokio task's connection ended.
+    pub(super) fn task_closed(&mut self, tuple: &FiveTuple) {
+        self.tasks.remove(tuple);
+    }
+
+    /// The connection of `tuple`, to be joined with a peer connection: a
+    /// core connection leaves this thread. The core hears of its end from
+    /// the task that relays it.
+    pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<JoinTarget> {
+        if let Some(&slot) = self.by_tuple.get(tuple) {
+            let conn = self.remove_slot(slot)?;
+            self.dirty.retain(|&s| s != slot);
+            let stream = StdTcpStream::from(OwnedFd::from(conn.stream));
+            return Some(JoinTarget::Core(Handover {
+                stream,
+                unsent: conn.unsent,
+                rest: conn.input.into_rest(),
+            }));
+        }
+        self.tasks.get(tuple).cloned().map(JoinTarget::Task)
+    }
+
+    /// Drops the writer of `tuple` (a tokio task's connection then ends) or
+    /// closes the core's connection.
+    pub(super) fn drop_connection(&mut self, tuple: &FiveTuple) {
+        if let Some(&slot) = self.by_tuple.get(tuple) {
+            self.close_slot(slot);
+        } else {
+            self.tasks.remove(tuple);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Read;
+    use std::time::Duration;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+    use crate::server::Transport;
+
+    /// A core-side connection adopted from a loopback pair, and the
+    /// client's end.
+    fn adopted(poll: &Poll) -> (ClientStreams, Token, FiveTuple, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, addr) = listener.accept().unwrap();
+        server.set_nonblocking(true).unwrap();
+        let tuple = FiveTuple {
+            client: addr,
+            server: listener.local_addr().unwrap(),
+            transport: Transport::Tcp,
+        };
+        let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
+        let token = streams.adopt(server, tuple, FrameBuffer::new()).unwrap();
+        (streams, token, tuple, client)
+    }
+
+    /// Waits (bounded) until the poller reports `token` writable.
+    fn wait_writable(poll: &mut Poll, token: Token) {
+        let mut events = Events::with_capacity(8);
+        for _ in 0..100 {
+            poll.poll(&mut events, Some(Duration::from_millis(100)))
+                .unwrap();
+            if events.iter().any(|e| e.token() == token && e.is_writable()) {
+                return;
+            }
+        }
+        panic!("never writable");
+    }
+
+    #[test]
+    fn a_client_that_does_not_read_loses_whole_frames_past_the_cap_and_gets_the_rest_in_order() {
+        let mut poll = Poll::new().unwrap();
+        let (mut streams, token, tuple, mut client) = adopted(&poll);
+        // 4-byte frames numbered in order, far more than the kernel buffers
+        // and the cap hold together.
+        let frames = 2_000_000u32;
+        for i in 0..frames {
+            streams.send(&tuple, &i.to_be_bytes());
+            if i % 1000 == 0 {
+                streams.flush();
+            }
+        }
+        streams.flush();
+        let unsent = streams.get_mut(token).unwrap().unsent.len();
+        assert!(unsent > 0 && unsent <= MAX_UNSENT, "{unsent}");
+        // The client reads everything; the rest follows as it drains.
+        client
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match client.read(&mut buf) {
+                Ok(n) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ if streams.get_mut(token).unwrap().unsent.is_empty() => break,
+                _ => {
+                    wait_writable(&mut poll, token);
+                    streams.writable(token);
+                }
+            }
+        }
+        assert_eq!(got.len() % 4, 0, "whole frames only");
+        let numbers: Vec<u32> = got
+            .chunks(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
+        assert_eq!(numbers[0], 0);
+        assert!(
+            numbers.len() < frames as usize,
+            "frames past the cap were dropped"
+        );
+        assert!(streams.take_closed().is_none(), "still open");
+    }
+
+    #[test]
+    fn a_refused_connection_gets_its_answer_then_closes() {
+        let poll = Poll::new().unwrap();
+        let (mut streams, token, tuple, mut client) = adopted(&poll);
+        streams.send(&tuple, b"answer");
+        streams.refuse(&tuple);
+        assert!(streams.get_mut(token).is_none());
+        assert_eq!(streams.take_closed(), Some(tuple));
+        let mut got = Vec::new();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"answer");
+    }
+
+    #[test]
+    fn a_joined_connection_leaves_with_its_unsent_answer_and_unread_bytes() {
+        let poll = Poll::new().unwrap();
+        let (mut streams, token, tuple, _client) = adopted(&poll);
+        streams.get_mut(token).unwrap().input = {
+            let mut input = FrameBuffer::new();
+            input.read_from(&mut &b"raw"[..]).unwrap();
+            input
+        };
+        streams.send(&tuple, b"bound");
+        let Some(JoinTarget::Core(handover)) = streams.take_for_join(&tuple) else {
+            panic!("not the core's")
+        };
+        assert_eq!(handover.unsent, b"bound");
+        assert_eq!(handover.rest, b"raw");
+        assert!(streams.get_mut(token).is_none());
+        streams.flush();
+        assert!(streams.take_closed().is_none(), "the relay task reports it");
+    }
+}
