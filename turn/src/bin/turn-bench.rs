@@ -25,6 +25,11 @@ struct Args {
     /// Messages per session (uclient -n).
     #[arg(long, default_value_t = 5000)]
     messages: u32,
+    /// Milliseconds between a session's messages (uclient -z). Over TLS
+    /// uclient needs 5 or more: at 1 it stops reading records its TLS
+    /// library buffered, against coturn as against samtale-turn.
+    #[arg(long, default_value_t = 1)]
+    interval_ms: u32,
     /// Runs per configuration; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -41,6 +46,60 @@ struct Args {
     /// to `turnutils_peer` stays UDP.
     #[arg(long, conflicts_with = "tcp_relay")]
     client_tcp: bool,
+    /// Clients reach the server over TLS (uclient `-t -S`, as `turns:`
+    /// does); both servers get the same self-signed certificate (made with
+    /// `openssl`).
+    #[arg(long, conflicts_with_all = ["tcp_relay", "client_tcp"])]
+    client_tls: bool,
+}
+
+/// How uclient reaches the server and its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Udp,
+    ClientTcp,
+    ClientTls,
+    TcpRelay,
+}
+
+impl Args {
+    fn mode(&self) -> Mode {
+        match (self.tcp_relay, self.client_tcp, self.client_tls) {
+            (true, _, _) => Mode::TcpRelay,
+            (_, true, _) => Mode::ClientTcp,
+            (_, _, true) => Mode::ClientTls,
+            _ => Mode::Udp,
+        }
+    }
+}
+
+/// Where both servers listen for TLS, and the certificate they present.
+struct Tls {
+    port: u16,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A self-signed P-256 certificate for localhost in a fresh directory.
+fn certificate() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let dir = std::env::temp_dir().join(format!("turn-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let ok = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .context("openssl")?
+        .success();
+    if !ok {
+        bail!("openssl could not make a certificate");
+    }
+    Ok((cert, key))
 }
 
 const SECRET: &str = "bench-secret";
@@ -82,12 +141,23 @@ fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .context("VmRSS")
 }
 
-fn start_coturn(port: u16, relay: (u16, u16)) -> anyhow::Result<Proc> {
+fn start_coturn(port: u16, relay: (u16, u16), tls: Option<&Tls>) -> anyhow::Result<Proc> {
+    let tls_args: Vec<std::ffi::OsString> = match tls {
+        None => vec!["--no-tls".into()],
+        Some(tls) => vec![
+            "--tls-listening-port".into(),
+            tls.port.to_string().into(),
+            "--cert".into(),
+            tls.cert.clone().into(),
+            "--pkey".into(),
+            tls.key.clone().into(),
+        ],
+    };
     let child = Command::new("turnserver")
+        .args(tls_args)
         .args([
             "-n",
             "--no-cli",
-            "--no-tls",
             "--no-dtls",
             "--listening-ip",
             "127.0.0.1",
@@ -132,19 +202,24 @@ fn start_samtale(
     port: u16,
     relay: (u16, u16),
     core_threads: usize,
+    tls: Option<&Tls>,
 ) -> anyhow::Result<Proc> {
     // TCP listener for `--tcp-relay`; the mesh needs a connection per
     // other session on each allocation.
     let dir = std::env::temp_dir().join(format!("turn-bench-{port}"));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("turn.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\ncore_threads = {core_threads}\nlisten_tcp = \"127.0.0.1:{port}\"\nmax_connections_per_allocation = 1000\n",
-            relay.0, relay.1
-        ),
-    )?;
+    let mut toml = format!(
+        "listen_udp = \"127.0.0.1:{port}\"\nrelay_ports = \"{}-{}\"\nrest_secrets = [\"{SECRET}\"]\nallowed_peers = [\"127.0.0.1\"]\nmax_allocations_per_user = 100000\nmax_allocations_total = 100000\nmetrics_listen = \"127.0.0.1:0\"\ncore_threads = {core_threads}\nlisten_tcp = \"127.0.0.1:{port}\"\nmax_connections_per_allocation = 1000\n",
+        relay.0, relay.1
+    );
+    if let Some(tls) = tls {
+        toml += &format!(
+            "listen_tls = \"127.0.0.1:{}\"\ntls_cert = {:?}\ntls_key = {:?}\n",
+            tls.port, tls.cert, tls.key
+        );
+    }
+    std::fs::write(&config, toml)?;
     let child = Command::new(binary)
         .arg("--config")
         .arg(&config)
@@ -199,9 +274,10 @@ fn number_after(text: &str, key: &str) -> Option<f64> {
 fn load(
     server: &Proc,
     port: u16,
-    (sessions, messages): (u32, u32),
-    (tcp_relay, client_tcp): (bool, bool),
+    (sessions, messages, interval_ms): (u32, u32, u32),
+    mode: Mode,
 ) -> anyhow::Result<Run> {
+    let tcp_relay = mode == Mode::TcpRelay;
     let peer_port = free_port()?;
     // With `-T` uclient's sessions are the peers.
     let _peer = if tcp_relay {
@@ -220,10 +296,11 @@ fn load(
     let pid = server.0.id();
     let rss0 = rss_kib(pid)?;
     let cpu0 = cpu_seconds(pid)?;
-    let mode: &[&str] = match (tcp_relay, client_tcp) {
-        (true, _) => &["-T"],
-        (false, true) => &["-t", "-c", "-e", "127.0.0.1", "-r"],
-        (false, false) => &["-c", "-e", "127.0.0.1", "-r"],
+    let mode: &[&str] = match mode {
+        Mode::TcpRelay => &["-T"],
+        Mode::ClientTcp => &["-t", "-c", "-e", "127.0.0.1", "-r"],
+        Mode::ClientTls => &["-t", "-S", "-c", "-e", "127.0.0.1", "-r"],
+        Mode::Udp => &["-c", "-e", "127.0.0.1", "-r"],
     };
     let mut client = Command::new("turnutils_uclient")
         .args([
@@ -234,7 +311,7 @@ fn load(
             "-l",
             "1000",
             "-z",
-            "1",
+            &interval_ms.to_string(),
         ])
         .args(mode)
         .args((!tcp_relay).then(|| peer_port.to_string()))
@@ -280,7 +357,7 @@ fn median(mut runs: Vec<Run>) -> Run {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let binary = args.samtale_turn.unwrap_or_else(|| {
+    let binary = args.samtale_turn.clone().unwrap_or_else(|| {
         let exe = std::env::current_exe().unwrap_or_default();
         exe.with_file_name("samtale-turn")
     });
@@ -289,6 +366,12 @@ fn main() -> anyhow::Result<()> {
     );
     println!("--- | ---: | ---: | ---: | ---: | ---: | ---:");
     const SERVERS: [&str; 2] = ["coturn", "samtale-turn"];
+    let mode = args.mode();
+    let certificate = if mode == Mode::ClientTls {
+        Some(certificate()?)
+    } else {
+        None
+    };
     for &sessions in &args.sessions {
         // Runs alternate between the servers, so load from other work on
         // the machine falls on both alike.
@@ -297,15 +380,24 @@ fn main() -> anyhow::Result<()> {
             for (i, name) in SERVERS.iter().enumerate() {
                 let port = free_port()?;
                 let relay = (50_000, 59_999);
+                let tls = match &certificate {
+                    Some((cert, key)) => Some(Tls {
+                        port: free_port()?,
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    }),
+                    None => None,
+                };
                 let server = if *name == "coturn" {
-                    start_coturn(port, relay)?
+                    start_coturn(port, relay, tls.as_ref())?
                 } else {
-                    start_samtale(&binary, port, relay, args.core_threads)?
+                    start_samtale(&binary, port, relay, args.core_threads, tls.as_ref())?
                 };
                 wait_listening(port)?;
-                let load_spec = (sessions, args.messages);
-                let mode = (args.tcp_relay, args.client_tcp);
-                runs[i].push(load(&server, port, load_spec, mode)?);
+                let load_spec = (sessions, args.messages, args.interval_ms);
+                // uclient reaches the server at the TLS port with `-S`.
+                let client_port = tls.as_ref().map_or(port, |t| t.port);
+                runs[i].push(load(&server, client_port, load_spec, mode)?);
             }
         }
         let mut results = Vec::new();

@@ -1,14 +1,19 @@
 //! The client TCP/TLS connections a core thread writes to.
 //!
-//! Plain TCP connections live on the core thread itself ([`CoreStream`]):
-//! its poller reads them, the core answers, and what it sends waits in the
+//! Client connections live on the core thread itself ([`CoreStream`]): its
+//! poller reads them, the core answers, and what it sends waits in the
 //! connection's buffer until the end of the turn, when it leaves in one
-//! write. A frame crosses no thread. A connection that becomes a data
-//! connection (ConnectionBind, RFC 6062) is handed to tokio, where its
-//! bytes are relayed raw ([`super::tcp_relay`]).
+//! write (over TLS: encrypted by rustls on this thread, after the handshake
+//! on tokio). A frame crosses no thread.
 //!
-//! TLS connections stay on tokio tasks: the core hands their frames over
-//! a queue ([`StreamOut`]).
+//! Data connections (RFC 6062) are relayed raw on tokio
+//! ([`super::tcp_relay`]). A plain TCP connection whose ConnectionBind
+//! succeeds is handed there. A TLS connection that opens with a
+//! ConnectionBind never comes here: its tokio task hands the core its
+//! frames over a queue ([`StreamOut`]) and relays it once joined. A TLS
+//! connection here cannot leave this thread, so one that sends a
+//! ConnectionBind later is closed when it would be joined; RFC 6062 §4.3
+//! has the client open a new connection for every ConnectionBind anyway.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
@@ -18,6 +23,7 @@ use std::os::fd::OwnedFd;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 use tokio::sync::mpsc;
+use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
 use super::StreamOut;
@@ -34,10 +40,14 @@ pub(super) struct CoreStream {
     pub tuple: FiveTuple,
     /// Read and not yet handled. Taken out while its frames are handled.
     pub input: FrameBuffer,
-    /// Answered and not yet written.
+    /// Answered and not yet written (over TLS: not yet encrypted).
     unsent: Vec<u8>,
+    /// The TLS session of a TLS connection.
+    tls: Option<Box<ServerConnection>>,
     /// Written out, then closed (a refused ConnectionBind).
     closing: bool,
+    /// Listed among the connections to write at the end of the turn.
+    dirty: bool,
 }
 
 impl CoreStream {
@@ -45,6 +55,80 @@ impl CoreStream {
     pub(super) fn closing(&self) -> bool {
         self.closing
     }
+
+    /// Reads what the client sent into [`Self::input`]: the bytes added (0
+    /// at the end of the stream), or the error (`WouldBlock`: nothing
+    /// there yet).
+    pub(super) fn read(&mut self) -> std::io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return self.input.read_from(&mut self.stream);
+        };
+        loop {
+            match self.input.read_from(&mut tls.reader()) {
+                // Ok(0): the client's close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            tls.process_new_packets()
+                .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+        }
+    }
+
+    /// Whether anything waits to be written.
+    fn has_output(&self) -> bool {
+        !self.unsent.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Writes what it can; true if the connection failed.
+    fn write_out(&mut self) -> bool {
+        let Some(tls) = &mut self.tls else {
+            return write_plain(&mut self.stream, &mut self.unsent);
+        };
+        loop {
+            // Records already encrypted go first; then the next batch.
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(0) => return true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => return true,
+                }
+            }
+            if self.unsent.is_empty() {
+                return false;
+            }
+            if tls.writer().write_all(&self.unsent).is_err() {
+                return true;
+            }
+            self.unsent.clear();
+        }
+    }
+}
+
+/// Writes `unsent` until the socket would block; what was written leaves
+/// the buffer. True if the connection failed.
+fn write_plain(stream: &mut TcpStream, unsent: &mut Vec<u8>) -> bool {
+    let mut written = 0;
+    let failed = loop {
+        let Some(rest) = unsent.get(written..).filter(|r| !r.is_empty()) else {
+            break false;
+        };
+        match stream.write(rest) {
+            Ok(0) => break true,
+            Ok(n) => written += n,
+            // The rest goes when the poller says the client is writable.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => break true,
+        }
+    };
+    unsent.drain(..written);
+    failed
 }
 
 /// A data connection taken from the core thread (see
@@ -106,6 +190,7 @@ impl ClientStreams {
         stream: StdTcpStream,
         tuple: FiveTuple,
         input: FrameBuffer,
+        tls: Option<Box<ServerConnection>>,
     ) -> Option<Token> {
         let slot = self.free.pop().unwrap_or(self.slots.len());
         let token = Token(self.first_token + slot);
@@ -127,9 +212,13 @@ impl ClientStreams {
             tuple,
             input,
             unsent: Vec::new(),
+            tls,
             closing: false,
+            dirty: false,
         });
         self.by_tuple.insert(tuple, slot);
+        // A TLS session may hold records to send (session tickets).
+        self.mark_dirty(slot);
         Some(token)
     }
 
@@ -162,19 +251,38 @@ impl ClientStreams {
             if conn.unsent.len() + frame.len() > MAX_UNSENT {
                 return;
             }
-            if conn.unsent.is_empty() {
-                self.dirty.push(slot);
-            }
             conn.unsent.extend_from_slice(frame);
+            self.mark_dirty(slot);
         } else if let Some(writer) = self.tasks.get(tuple) {
             // A full queue means a stuck client: drop, as UDP would.
             let _ = writer.try_send(StreamOut::Frame(frame.to_vec()));
         }
     }
 
+    /// Lists the connection of `slot` to be written at the end of the turn.
+    fn mark_dirty(&mut self, slot: usize) {
+        if let Some(Some(conn)) = self.slots.get_mut(slot)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Input was read from `token`'s connection: a TLS session may have
+    /// records to answer with (alerts, key updates).
+    pub(super) fn after_read(&mut self, token: Token) {
+        if let Some(slot) = self.slot(token) {
+            self.mark_dirty(slot);
+        }
+    }
+
     /// Writes what every connection has queued (at the end of a turn).
     pub(super) fn flush(&mut self) {
         while let Some(slot) = self.dirty.pop() {
+            if let Some(Some(conn)) = self.slots.get_mut(slot) {
+                conn.dirty = false;
+            }
             self.write(slot);
         }
     }
@@ -190,25 +298,11 @@ impl ClientStreams {
         let Some(Some(conn)) = self.slots.get_mut(slot) else {
             return;
         };
-        let mut written = 0;
-        let failed = loop {
-            let Some(rest) = conn.unsent.get(written..).filter(|r| !r.is_empty()) else {
-                break false;
-            };
-            match conn.stream.write(rest) {
-                Ok(0) => break true,
-                Ok(n) => written += n,
-                // The rest goes when the poller says the client is writable.
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    debug!(client = %conn.tuple.client, error = %e, "client write failed");
-                    break true;
-                }
-            }
-        };
-        conn.unsent.drain(..written);
-        if failed || (conn.closing && conn.unsent.is_empty()) {
+        let failed = conn.write_out();
+        if failed {
+            debug!(client = %conn.tuple.client, "client write failed");
+        }
+        if failed || (conn.closing && !conn.has_output()) {
             self.close_slot(slot);
         } else if conn.unsent.capacity() > MAX_UNSENT && conn.unsent.len() < MAX_UNSENT / 4 {
             conn.unsent.shrink_to(MAX_UNSENT / 4);
@@ -248,6 +342,9 @@ impl ClientStreams {
         if let Some(&slot) = self.by_tuple.get(tuple) {
             if let Some(Some(conn)) = self.slots.get_mut(slot) {
                 conn.closing = true;
+                if let Some(tls) = &mut conn.tls {
+                    tls.send_close_notify();
+                }
             }
             self.write(slot);
         } else {
@@ -265,8 +362,12 @@ impl ClientStreams {
     /// the task that relays it.
     pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<JoinTarget> {
         if let Some(&slot) = self.by_tuple.get(tuple) {
+            if self.slots.get(slot)?.as_ref()?.tls.is_some() {
+                // Cannot leave this thread (see the module notes).
+                self.close_slot(slot);
+                return None;
+            }
             let conn = self.remove_slot(slot)?;
-            self.dirty.retain(|&s| s != slot);
             let stream = StdTcpStream::from(OwnedFd::from(conn.stream));
             return Some(JoinTarget::Core(Handover {
                 stream,
@@ -313,7 +414,9 @@ mod tests {
             transport: Transport::Tcp,
         };
         let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
-        let token = streams.adopt(server, tuple, FrameBuffer::new()).unwrap();
+        let token = streams
+            .adopt(server, tuple, FrameBuffer::new(), None)
+            .unwrap();
         (streams, token, tuple, client)
     }
 

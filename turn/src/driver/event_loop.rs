@@ -325,7 +325,9 @@ impl EventLoop {
                 return true;
             }
             reads += 1;
-            let failed = match conn.input.read_from(&mut conn.stream) {
+            let read = conn.read();
+            self.out.streams.after_read(token);
+            let failed = match read {
                 Ok(0) => true,
                 Ok(_) => false,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
@@ -432,9 +434,10 @@ impl EventLoop {
                 tuple,
                 stream,
                 input,
+                tls,
             } => {
                 // Its first frames are already read: handled next turn.
-                if let Some(token) = self.out.streams.adopt(stream, tuple, input) {
+                if let Some(token) = self.out.streams.adopt(stream, tuple, input, tls) {
                     self.revisit(token);
                 }
             }

@@ -71,12 +71,13 @@ pub fn tune_udp_socket<S: std::os::fd::AsFd>(socket: &S) {
 /// What tokio tasks (TCP/TLS connections, TCP relays, controls) hand the
 /// core thread.
 enum Event {
-    /// A plain TCP client connection for the core thread to poll, with
-    /// what was read of it (at least its first frame).
+    /// A client connection for the core thread to poll, with what was
+    /// read of it (at least its first frame) and, over TLS, its session.
     StreamAdopted {
         tuple: FiveTuple,
         stream: std::net::TcpStream,
         input: frames::FrameBuffer,
+        tls: Option<Box<tokio_rustls::rustls::ServerConnection>>,
     },
     StreamOpened(FiveTuple, mpsc::Sender<StreamOut>),
     StreamFrame(FiveTuple, Vec<u8>),

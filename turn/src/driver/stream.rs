@@ -80,7 +80,7 @@ pub(super) async fn accept(
                     )
                     .await
                     {
-                        Ok(Ok(tls)) => serve(tls, tuple, shards).await,
+                        Ok(Ok(tls)) => hand_tls_to_core(tls, tuple, shards).await,
                         _ => debug!(%client, "TLS handshake failed"),
                     }
                 });
@@ -120,23 +120,35 @@ fn shard_of<'a>(shards: &'a Shards, first: &[u8], tuple: &FiveTuple) -> Option<&
     }
 }
 
+/// Reads until `input` holds a whole first frame: where it lies, or `None`
+/// if the stream ends (or is not STUN) first.
+async fn read_first_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    input: &mut FrameBuffer,
+    tuple: &FiveTuple,
+) -> Option<std::ops::Range<usize>> {
+    loop {
+        match input.peek() {
+            Ok(Some(first)) => return Some(first),
+            Ok(None) => {}
+            Err(_) => {
+                debug!(client = %tuple.client, "not STUN or ChannelData: closing");
+                return None;
+            }
+        }
+        match input.read_from_async(reader).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
 /// Reads a plain TCP connection up to its first whole frame and hands it,
 /// with everything read, to its shard's core thread.
 async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shards: Shards) {
     let mut input = FrameBuffer::new();
-    let first = loop {
-        match input.peek() {
-            Ok(Some(first)) => break first,
-            Ok(None) => {}
-            Err(_) => {
-                debug!(client = %tuple.client, "not STUN or ChannelData: closing");
-                return;
-            }
-        }
-        match input.read_from_async(&mut stream).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
+    let Some(first) = read_first_frame(&mut stream, &mut input, &tuple).await else {
+        return;
     };
     let Some(events) = shard_of(&shards, input.bytes(first), &tuple) else {
         return;
@@ -150,18 +162,53 @@ async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shard
             tuple,
             stream,
             input,
+            tls: None,
         })
         .await;
 }
 
-/// Reads a TLS connection's frames, hands them to its shard, writes the
-/// answers, and relays raw bytes once it is joined with a peer connection.
-async fn serve<S>(stream: S, tuple: FiveTuple, shards: Shards)
+/// Reads a TLS connection (handshake done) up to its first whole frame. A
+/// data connection (it opens with a ConnectionBind) stays on this task;
+/// any other goes to its shard's core thread with its TLS session.
+async fn hand_tls_to_core(
+    mut stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    tuple: FiveTuple,
+    shards: Shards,
+) {
+    let mut input = FrameBuffer::new();
+    let Some(first) = read_first_frame(&mut stream, &mut input, &tuple).await else {
+        return;
+    };
+    if is_connection_bind(input.bytes(first)) {
+        serve(stream, tuple, shards, input).await;
+        return;
+    }
+    let Some(events) = shards.for_stream(&tuple) else {
+        return;
+    };
+    let (stream, session) = stream.into_inner();
+    let Ok(stream) = stream.into_std() else {
+        return;
+    };
+    events
+        .send(Event::StreamAdopted {
+            tuple,
+            stream,
+            input,
+            tls: Some(Box::new(session)),
+        })
+        .await;
+}
+
+/// Reads a TLS data connection's frames (`input`: what was read so far),
+/// hands them to its shard, writes the answers, and relays raw bytes once
+/// it is joined with a peer connection.
+async fn serve<S>(stream: S, tuple: FiveTuple, shards: Shards, input: FrameBuffer)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut frames = Frames::new();
+    let mut frames = Frames(input);
     let Some(first) = frames.next(&mut reader, &tuple).await else {
         return;
     };
@@ -245,6 +292,7 @@ where
 struct Frames(FrameBuffer);
 
 impl Frames {
+    #[cfg(test)]
     fn new() -> Self {
         Frames(FrameBuffer::new())
     }
