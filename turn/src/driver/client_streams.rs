@@ -6,14 +6,15 @@
 //! write (over TLS: encrypted by rustls on this thread, after the handshake
 //! on tokio). A frame crosses no thread.
 //!
-//! Data connections (RFC 6062) are relayed raw on tokio
-//! ([`super::tcp_relay`]). A plain TCP connection whose ConnectionBind
-//! succeeds is handed there. A TLS connection that opens with a
-//! ConnectionBind never comes here: its tokio task hands the core its
-//! frames over a queue ([`StreamOut`]) and relays it once joined. A TLS
-//! connection here cannot leave this thread, so one that sends a
-//! ConnectionBind later is closed when it would be joined; RFC 6062 §4.3
-//! has the client open a new connection for every ConnectionBind anyway.
+//! A plain TCP connection whose ConnectionBind (RFC 6062) succeeds leaves
+//! this set with what it holds and is relayed raw with its peer connection
+//! on this thread too ([`super::splice`]). A TLS connection that opens
+//! with a ConnectionBind never comes here: its tokio task hands the core
+//! its frames over a queue ([`StreamOut`]) and relays it once joined
+//! ([`super::pump`]). A TLS connection here cannot leave this thread, so
+//! one that sends a ConnectionBind later is closed when it would be joined;
+//! RFC 6062 §4.3 has the client open a new connection for every
+//! ConnectionBind anyway.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
@@ -131,7 +132,7 @@ fn write_plain(stream: &mut TcpStream, unsent: &mut Vec<u8>) -> bool {
     failed
 }
 
-/// A data connection taken from the core thread (see
+/// A data connection taken out of the client set to be relayed raw (see
 /// [`ClientStreams::take_for_join`]).
 pub(super) struct Handover {
     pub stream: StdTcpStream,
@@ -145,7 +146,7 @@ pub(super) struct Handover {
 pub(super) enum JoinTarget {
     /// A tokio task (TLS): it takes the Join from its queue.
     Task(mpsc::Sender<StreamOut>),
-    /// The core thread's own connection, handed over.
+    /// The core thread's own connection, taken out of the set.
     Core(Handover),
 }
 

@@ -28,6 +28,7 @@ use super::frames::NotStun;
 use super::relay::{RelaySockets, SocketRelays};
 use super::send_batch::SendBatch;
 use super::shards::StatsBoard;
+use super::splice::Splices;
 use super::stream::is_connection_bind;
 use super::tcp_relay::TcpRelays;
 use super::{Control, CoreWaker, Event, StreamOut, unix_now};
@@ -39,6 +40,9 @@ const CLIENT_UDP: Token = Token(1);
 const FIRST_RELAY_TOKEN: usize = 2;
 /// Client TCP connections' tokens start here, above any relay socket's.
 const FIRST_STREAM_TOKEN: usize = 1 << 24;
+/// Joined data connections' tokens start here, above any client
+/// connection's.
+const FIRST_SPLICE_TOKEN: usize = 1 << 28;
 /// Reads from one client TCP connection per turn before the others get
 /// theirs.
 const READS_PER_TURN: usize = 8;
@@ -59,6 +63,7 @@ struct Outputs {
     to_peers: SendBatch,
     to_peers_from: Option<SocketAddr>,
     streams: ClientStreams,
+    splices: Splices,
     relays: RelaySockets,
     tcp: TcpRelays,
 }
@@ -139,6 +144,7 @@ impl EventLoop {
             .register(&mut udp, CLIENT_UDP, Interest::READABLE)?;
         let relays = RelaySockets::new(poll.registry().try_clone()?, FIRST_RELAY_TOKEN);
         let streams = ClientStreams::new(poll.registry().try_clone()?, FIRST_STREAM_TOKEN);
+        let splices = Splices::new(poll.registry().try_clone()?, FIRST_SPLICE_TOKEN);
         Ok(EventLoop {
             server,
             udp_addr: udp.local_addr()?,
@@ -149,6 +155,7 @@ impl EventLoop {
                 to_peers: SendBatch::new(),
                 to_peers_from: None,
                 streams,
+                splices,
                 relays,
                 tcp,
             },
@@ -172,10 +179,10 @@ impl EventLoop {
         loop {
             let now = Instant::now();
             let timeout = if self.carry.is_empty() {
-                let due = self
-                    .server
-                    .poll_timeout()
-                    .map_or(next_tick, |t| t.min(next_tick));
+                let due = [self.server.poll_timeout(), self.out.splices.next_due()]
+                    .into_iter()
+                    .flatten()
+                    .fold(next_tick, Instant::min);
                 due.saturating_duration_since(now)
             } else {
                 Duration::ZERO
@@ -196,6 +203,12 @@ impl EventLoop {
                         None => return,
                     },
                     CLIENT_UDP => self.drain_client(&mut recv),
+                    // (Splice tokens lie above client connections'.)
+                    splice if self.out.splices.owns(splice) => {
+                        let more = self.out.splices.pump(splice, Instant::now());
+                        self.sync_relays();
+                        more
+                    }
                     stream if self.out.streams.owns(stream) => {
                         self.out.streams.writable(stream);
                         self.drain_stream(stream)
@@ -210,6 +223,11 @@ impl EventLoop {
             // Writes that failed closed their connections.
             self.sync_relays();
             let now = Instant::now();
+            let mut due = Vec::new();
+            self.out.splices.take_due(now, &mut due);
+            for token in due {
+                self.revisit(token);
+            }
             if self.server.poll_timeout().is_some_and(|t| t <= now) {
                 self.server.handle_timeout(now);
                 self.sync_relays();
@@ -258,7 +276,13 @@ impl EventLoop {
                     .take_changes(&mut out.relays, &mut out.tcp);
             }
             while let Some(action) = self.server.poll_tcp_action() {
-                self.out.tcp.act(action, &mut self.out.streams);
+                let out = &mut self.out;
+                out.tcp.act(action, &mut out.streams, &mut out.splices);
+            }
+            if let Some((tuple, (to_peer, to_client))) = self.out.splices.take_ended() {
+                self.server.record_data_connection(to_peer, to_client);
+                self.server.handle_connection_closed(tuple);
+                continue;
             }
             match self.out.streams.take_closed() {
                 Some(tuple) => self.server.handle_connection_closed(tuple),

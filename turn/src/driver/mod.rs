@@ -6,10 +6,12 @@
 //! with batched receives and sending client-bound datagrams in batches: no
 //! channel, lock or task wake-up per packet (see [`event_loop`]). Several
 //! core threads share the client port, each with its own clients (see
-//! [`shards`]). Plain TCP client connections are polled by their shard's
-//! thread too; TLS connections live on tokio and hand frames to it over a
-//! channel, as do data connections and peer connections of TCP allocations
-//! (see [`client_streams`]). Nothing here decides anything about TURN.
+//! [`shards`]). Client TCP and TLS connections are polled by their shard's
+//! thread too, and so are plain TCP data connections with their peer
+//! connections ([`client_streams`], [`splice`]). tokio accepts connections,
+//! runs TLS handshakes and connects to peers, and relays TLS data
+//! connections; it hands the core events over a channel. Nothing here
+//! decides anything about TURN.
 
 mod batch;
 mod client_streams;
@@ -19,6 +21,7 @@ mod pump;
 mod relay;
 mod send_batch;
 mod shards;
+mod splice;
 mod stream;
 mod tcp_relay;
 pub mod tls;

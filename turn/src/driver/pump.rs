@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
-use tokio::time::Instant;
 
 const CHUNK: usize = 4_096;
 
@@ -28,21 +28,21 @@ pub(super) struct Pace {
 }
 
 impl Pace {
-    pub(super) fn new(bytes_per_sec: u64) -> Self {
+    pub(super) fn new(bytes_per_sec: u64, now: Instant) -> Self {
         Pace {
             bytes_per_sec,
             tokens: bytes_per_sec as f64,
-            at: Instant::now(),
+            at: now,
         }
     }
 
-    /// Takes `n` bytes; returns how long to wait before reading on.
-    fn take(&mut self, n: usize) -> Duration {
+    /// Takes `n` bytes at `now`; returns how long to wait before reading
+    /// on.
+    pub(super) fn take(&mut self, n: usize, now: Instant) -> Duration {
         if self.bytes_per_sec == 0 {
             return Duration::ZERO;
         }
         let rate = self.bytes_per_sec as f64;
-        let now = Instant::now();
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.at = now;
         self.tokens = (self.tokens + elapsed * rate).min(rate) - n as f64;
@@ -74,7 +74,8 @@ where
             break;
         }
         count.fetch_add(n as u64, Ordering::Relaxed);
-        let wait = pace.lock().map_or(Duration::ZERO, |mut p| p.take(n));
+        let now = tokio::time::Instant::now().into_std();
+        let wait = pace.lock().map_or(Duration::ZERO, |mut p| p.take(n, now));
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
@@ -135,16 +136,21 @@ mod tests {
     }
 
     fn capped(bytes_per_sec: u64) -> Arc<Mutex<Pace>> {
-        Arc::new(Mutex::new(Pace::new(bytes_per_sec)))
+        Arc::new(Mutex::new(Pace::new(
+            bytes_per_sec,
+            tokio::time::Instant::now().into_std(),
+        )))
     }
 
     #[test]
     fn the_bucket_lets_a_second_through_then_paces() {
-        let mut pace = Pace::new(1000);
-        assert_eq!(pace.take(1000), Duration::ZERO);
-        let wait = pace.take(500);
-        assert!(wait > Duration::from_millis(450) && wait <= Duration::from_millis(500));
-        assert_eq!(Pace::new(0).take(1 << 30), Duration::ZERO);
+        let now = Instant::now();
+        let mut pace = Pace::new(1000, now);
+        assert_eq!(pace.take(1000, now), Duration::ZERO);
+        let wait = pace.take(500, now);
+        assert_eq!(wait, Duration::from_millis(500));
+        assert_eq!(pace.take(0, now + wait), Duration::ZERO, "refilled");
+        assert_eq!(Pace::new(0, now).take(1 << 30, now), Duration::ZERO);
     }
 
     #[tokio::test]
@@ -190,7 +196,7 @@ mod tests {
         let (client, mut client_far) = tokio::io::duplex(1 << 20);
         let (peer, mut peer_far) = tokio::io::duplex(1 << 20);
         let (_stop_tx, stop) = oneshot::channel();
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         let relaying = tokio::spawn(relay(client, peer, Vec::new(), capped(10_000), stop));
         // 30 000 bytes each way at 10 000 bytes/s with a 10 000-byte burst:
         // 5 s of (virtual) time, less the pause each direction takes after
@@ -223,7 +229,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn data_connections_of_one_allocation_share_the_cap() {
         let pace = capped(10_000);
-        let start = Instant::now();
+        let start = tokio::time::Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..2 {
             let (client, mut client_far) = tokio::io::duplex(1 << 20);

@@ -1,24 +1,25 @@
 //! The driver side of TCP allocations (RFC 6062): relay listeners that
-//! accept peers, connections to peers from the relayed address, and peer
-//! connections handed to the client data connection they are joined with.
-//! The core decides ([`TcpAction`]); this module only opens, holds and
-//! closes sockets, on tokio.
+//! accept peers, connections to peers from the relayed address (both on
+//! tokio), and peer connections handed to the client data connection they
+//! are joined with: relayed on the core thread ([`super::splice`]), or on
+//! tokio for a TLS client ([`super::pump`]). The core decides
+//! ([`TcpAction`]); this module only opens, holds and closes sockets.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tracing::debug;
 
-use super::client_streams::{ClientStreams, Handover, JoinTarget};
-use super::pump::{self, Pace};
+use super::client_streams::{ClientStreams, JoinTarget};
+use super::pump::Pace;
+use super::splice::{Joining, Splices};
 use super::{CoreWaker, Event, EventSender, StreamOut};
 use crate::server::{ConnectionId, FiveTuple, TcpAction};
 
@@ -41,8 +42,11 @@ enum Held {
     Connecting(AbortHandle),
     /// Connected, waiting for the client's ConnectionBind.
     Ready(TcpStream),
-    /// Handed to a data connection; dropping the sender stops it.
+    /// Handed to a data connection on tokio (TLS); dropping the sender
+    /// stops it.
     Joined { _stop: oneshot::Sender<()> },
+    /// Relayed on the core thread with the data connection of this 5-tuple.
+    Spliced(FiveTuple),
 }
 
 /// Relay listeners and peer connections of one core thread.
@@ -138,7 +142,12 @@ impl TcpRelays {
     /// Carries out what the core decided. A client connection that cannot
     /// take a Join (gone, or its queue is full: stuck) is closed; the core
     /// hears of it when the connection ends.
-    pub(super) fn act(&mut self, action: TcpAction, streams: &mut ClientStreams) {
+    pub(super) fn act(
+        &mut self,
+        action: TcpAction,
+        streams: &mut ClientStreams,
+        splices: &mut Splices,
+    ) {
         match action {
             TcpAction::Connect { id, relay, peer } => {
                 let Some(sender) = self.sender() else {
@@ -162,24 +171,37 @@ impl TcpRelays {
                     streams.drop_connection(&data);
                     return;
                 };
-                let (stop_tx, stop) = oneshot::channel();
                 let pace = self
                     .paces
                     .entry(relay)
-                    .or_insert_with(|| Arc::new(Mutex::new(Pace::new(bytes_per_sec))))
+                    .or_insert_with(|| {
+                        Arc::new(Mutex::new(Pace::new(bytes_per_sec, Instant::now())))
+                    })
                     .clone();
-                let join = JoinTo { peer, stop, pace };
                 let joined = match streams.take_for_join(&data) {
                     Some(JoinTarget::Task(writer)) => {
-                        writer.try_send(StreamOut::Join(join)).is_ok()
+                        let (stop_tx, stop) = oneshot::channel();
+                        let join = JoinTo { peer, stop, pace };
+                        writer
+                            .try_send(StreamOut::Join(join))
+                            .is_ok()
+                            .then_some(Held::Joined { _stop: stop_tx })
                     }
-                    Some(JoinTarget::Core(handover)) => {
-                        self.relay_handed_over(data, handover, join)
-                    }
-                    None => false,
+                    Some(JoinTarget::Core(handover)) => peer.into_std().ok().and_then(|peer| {
+                        let joining = Joining {
+                            tuple: data,
+                            client: handover.stream,
+                            unsent: handover.unsent,
+                            early: handover.rest,
+                            peer,
+                            pace,
+                        };
+                        splices.join(joining).then_some(Held::Spliced(data))
+                    }),
+                    None => None,
                 };
-                if joined {
-                    self.held.insert(id, Held::Joined { _stop: stop_tx });
+                if let Some(held) = joined {
+                    self.held.insert(id, held);
                 } else {
                     debug!(
                         connection = id,
@@ -189,38 +211,13 @@ impl TcpRelays {
                 }
             }
             TcpAction::Refuse { data } => streams.refuse(&data),
-            TcpAction::Close { id } => {
-                if let Some(Held::Connecting(task)) = self.held.remove(&id) {
-                    task.abort();
-                }
+            TcpAction::Close { id } => match self.held.remove(&id) {
+                Some(Held::Connecting(task)) => task.abort(),
+                Some(Held::Spliced(data)) => splices.close(&data),
                 // Ready: the stream drops. Joined: the dropped sender stops it.
-            }
+                _ => {}
+            },
         }
-    }
-
-    /// Relays a data connection the core thread handed over, on tokio:
-    /// its unwritten answers first, then raw bytes both ways. False if
-    /// tokio is gone.
-    fn relay_handed_over(&self, tuple: FiveTuple, handover: Handover, join: JoinTo) -> bool {
-        let Some(sender) = self.sender() else {
-            return false;
-        };
-        self.runtime.spawn(async move {
-            let Handover {
-                stream,
-                unsent,
-                rest,
-            } = handover;
-            if let Ok(mut client) = TcpStream::from_std(stream)
-                && client.write_all(&unsent).await.is_ok()
-            {
-                let JoinTo { peer, stop, pace } = join;
-                let relayed = pump::relay(client, peer, rest, pace, stop).await;
-                sender.send(Event::DataRelayed(relayed)).await;
-            }
-            sender.send(Event::StreamClosed(tuple)).await;
-        });
-        true
     }
 
     /// A connection attempt ended. True if the core should hear of it (the

@@ -1,0 +1,589 @@
+//! Joined data connections (RFC 6062) relayed on the core thread: a plain
+//! TCP client connection and its peer connection, bytes copied both ways
+//! through one buffer the thread shares among all of them. A connection
+//! keeps bytes of its own only while the side they go to is blocked, and
+//! reads nothing more that way until they are out, so TCP flow control
+//! slows the sender and nothing is dropped.
+//!
+//! As with [`super::pump`] (which relays TLS data connections on tokio):
+//! - both directions of every data connection of one allocation share its
+//!   bandwidth budget; over it, the connection waits for its next turn;
+//! - when either side ends its stream (or fails), what it sent is
+//!   delivered, the other side's sending is shut, and both connections
+//!   close, as coturn does.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+use tracing::debug;
+
+use super::pump::Pace;
+use crate::server::FiveTuple;
+
+/// Bytes of the shared buffer: one read's worth.
+pub(super) const SCRATCH: usize = 16 * 1024;
+/// Reads per direction per turn before other connections get theirs.
+const READS_PER_TURN: usize = 8;
+
+/// Which way bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    ToPeer,
+    ToClient,
+}
+
+/// One joined pair.
+struct Splice {
+    tuple: FiveTuple,
+    client: TcpStream,
+    peer: TcpStream,
+    /// Read from the client, not yet taken by the peer.
+    to_peer: Vec<u8>,
+    /// Read from the peer (or answered by the core), not yet taken by the
+    /// client.
+    to_client: Vec<u8>,
+    /// Bytes relayed (to the peer, to the client).
+    relayed: (u64, u64),
+    pace: Arc<Mutex<Pace>>,
+    /// Over the budget: nothing is read before this.
+    paused_until: Option<Instant>,
+    /// One side ended: the way its last bytes go, still being delivered.
+    ending: Option<Way>,
+}
+
+/// What a turn of one connection came to.
+#[derive(Debug, PartialEq, Eq)]
+enum Pumped {
+    /// Waiting for the poller (or a pause to end).
+    Idle,
+    /// Stopped with input left: look again next turn.
+    More,
+    Ended,
+}
+
+impl Splice {
+    fn pump(&mut self, scratch: &mut [u8], now: Instant) -> Pumped {
+        if write_pending(&mut self.peer, &mut self.to_peer).is_err()
+            || write_pending(&mut self.client, &mut self.to_client).is_err()
+        {
+            return Pumped::Ended;
+        }
+        if let Some(way) = self.ending {
+            return self.end_when_delivered(way);
+        }
+        if self.paused_until.is_some_and(|until| now < until) {
+            return Pumped::Idle;
+        }
+        self.paused_until = None;
+        let mut more = false;
+        for way in [Way::ToPeer, Way::ToClient] {
+            match self.relay(way, scratch, now) {
+                Pumped::Idle => {}
+                Pumped::More => more = true,
+                Pumped::Ended => return Pumped::Ended,
+            }
+            if self.ending.is_some() || self.paused_until.is_some() {
+                return self
+                    .ending
+                    .map_or(Pumped::Idle, |w| self.end_when_delivered(w));
+            }
+        }
+        if more { Pumped::More } else { Pumped::Idle }
+    }
+
+    /// Copies one way until the source has nothing, the destination
+    /// blocks, the budget runs out or the turn's reads are used.
+    fn relay(&mut self, way: Way, scratch: &mut [u8], now: Instant) -> Pumped {
+        let (from, to, pending, count) = match way {
+            Way::ToPeer => (
+                &mut self.client,
+                &mut self.peer,
+                &mut self.to_peer,
+                &mut self.relayed.0,
+            ),
+            Way::ToClient => (
+                &mut self.peer,
+                &mut self.client,
+                &mut self.to_client,
+                &mut self.relayed.1,
+            ),
+        };
+        for _ in 0..READS_PER_TURN {
+            if !pending.is_empty() {
+                // The destination's writable event brings us back.
+                return Pumped::Idle;
+            }
+            let n = match from.read(scratch) {
+                Ok(0) => {
+                    self.ending = Some(way);
+                    return Pumped::Idle;
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Pumped::Idle,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!(client = %self.tuple.client, error = %e, "data connection read failed");
+                    self.ending = Some(way);
+                    return Pumped::Idle;
+                }
+            };
+            let bytes = scratch.get(..n).unwrap_or_default();
+            *count += n as u64;
+            // Straight on; only what the destination does not take now
+            // is kept.
+            let Ok(written) = write_some(to, bytes) else {
+                return Pumped::Ended;
+            };
+            pending.extend_from_slice(bytes.get(written..).unwrap_or_default());
+            let wait = self
+                .pace
+                .lock()
+                .map_or(Duration::ZERO, |mut pace| pace.take(n, now));
+            if !wait.is_zero() {
+                self.paused_until = Some(now + wait);
+                return Pumped::Idle;
+            }
+        }
+        Pumped::More
+    }
+
+    /// The side bytes came from `way` ended: once they are delivered, the
+    /// other side's sending is shut and the pair ends.
+    fn end_when_delivered(&mut self, way: Way) -> Pumped {
+        let (to, pending) = match way {
+            Way::ToPeer => (&self.peer, &self.to_peer),
+            Way::ToClient => (&self.client, &self.to_client),
+        };
+        if pending.is_empty() {
+            let _ = to.shutdown(Shutdown::Write);
+            Pumped::Ended
+        } else {
+            Pumped::Idle
+        }
+    }
+}
+
+/// Writes `bytes` until the socket would block: how many it took, or an
+/// error if the connection failed.
+fn write_some(to: &mut TcpStream, bytes: &[u8]) -> Result<usize, ()> {
+    let mut written = 0;
+    while let Some(rest) = bytes.get(written..).filter(|r| !r.is_empty()) {
+        match to.write(rest) {
+            Ok(0) => return Err(()),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(written)
+}
+
+/// Writes what `pending` holds until the socket would block; what was
+/// written leaves it, and an emptied buffer gives its memory back. An
+/// error if the connection failed.
+fn write_pending(to: &mut TcpStream, pending: &mut Vec<u8>) -> Result<(), ()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let written = write_some(to, pending)?;
+    pending.drain(..written);
+    if pending.is_empty() {
+        *pending = Vec::new();
+    }
+    Ok(())
+}
+
+/// A data connection to relay here: the client's connection with what it
+/// is owed and what it sent early, and the peer connection.
+pub(super) struct Joining {
+    pub tuple: FiveTuple,
+    pub client: std::net::TcpStream,
+    /// Answers to the client not yet written (the ConnectionBind success).
+    pub unsent: Vec<u8>,
+    /// What the client sent behind its ConnectionBind.
+    pub early: Vec<u8>,
+    pub peer: std::net::TcpStream,
+    pub pace: Arc<Mutex<Pace>>,
+}
+
+/// The core thread's joined data connections. Each has two tokens, its
+/// client's and its peer's.
+pub(super) struct Splices {
+    registry: Registry,
+    first_token: usize,
+    slots: Vec<Option<Splice>>,
+    free: Vec<usize>,
+    by_tuple: HashMap<FiveTuple, usize>,
+    scratch: Vec<u8>,
+    /// Paused connections and when they may read again.
+    paused: Vec<(Instant, usize)>,
+    /// Ended here, with their counts, not yet told to the core.
+    ended: Vec<(FiveTuple, (u64, u64))>,
+}
+
+impl Splices {
+    pub(super) fn new(registry: Registry, first_token: usize) -> Self {
+        Splices {
+            registry,
+            first_token,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_tuple: HashMap::new(),
+            scratch: vec![0; SCRATCH],
+            paused: Vec::new(),
+            ended: Vec::new(),
+        }
+    }
+
+    /// Whether `token` names one of these connections.
+    pub(super) fn owns(&self, token: Token) -> bool {
+        token.0 >= self.first_token
+    }
+
+    /// Starts relaying a joined pair; false if the poller refused it (both
+    /// connections then close).
+    pub(super) fn join(&mut self, joining: Joining) -> bool {
+        let slot = self.free.pop().unwrap_or(self.slots.len());
+        let base = self.first_token + 2 * slot;
+        let mut client = TcpStream::from_std(joining.client);
+        let mut peer = TcpStream::from_std(joining.peer);
+        let both = Interest::READABLE | Interest::WRITABLE;
+        let registered = self
+            .registry
+            .register(&mut client, Token(base), both)
+            .and_then(|()| self.registry.register(&mut peer, Token(base + 1), both));
+        if let Err(e) = registered {
+            debug!(client = %joining.tuple.client, error = %e, "data connection not polled");
+            let _ = self.registry.deregister(&mut client);
+            self.free.push(slot);
+            return false;
+        }
+        if slot == self.slots.len() {
+            self.slots.push(None);
+        }
+        let early = joining.early.len() as u64;
+        let Some(entry) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        // Registering reports both writable: the first turn writes these.
+        *entry = Some(Splice {
+            tuple: joining.tuple,
+            client,
+            peer,
+            to_peer: joining.early,
+            to_client: joining.unsent,
+            relayed: (early, 0),
+            pace: joining.pace,
+            paused_until: None,
+            ending: None,
+        });
+        self.by_tuple.insert(joining.tuple, slot);
+        true
+    }
+
+    fn slot(&self, token: Token) -> usize {
+        (token.0 - self.first_token) / 2
+    }
+
+    /// Relays the pair of `token` for a turn; true if it may still hold
+    /// input.
+    pub(super) fn pump(&mut self, token: Token, now: Instant) -> bool {
+        let slot = self.slot(token);
+        let Some(Some(splice)) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        match splice.pump(&mut self.scratch, now) {
+            Pumped::Idle => {
+                if let Some(until) = splice.paused_until
+                    && !self.paused.iter().any(|&(_, s)| s == slot)
+                {
+                    self.paused.push((until, slot));
+                }
+                false
+            }
+            Pumped::More => true,
+            Pumped::Ended => {
+                self.end(slot);
+                false
+            }
+        }
+    }
+
+    /// When the next paused connection may read again.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.paused.iter().map(|&(at, _)| at).min()
+    }
+
+    /// Tokens of paused connections whose pause is over (to pump now).
+    pub(super) fn take_due(&mut self, now: Instant, due: &mut Vec<Token>) {
+        let first_token = self.first_token;
+        self.paused.retain(|&(at, slot)| {
+            let over = at <= now;
+            if over {
+                due.push(Token(first_token + 2 * slot));
+            }
+            !over
+        });
+    }
+
+    /// The core closed the data connection of `tuple` (its allocation is
+    /// gone, say): both connections close now.
+    pub(super) fn close(&mut self, tuple: &FiveTuple) {
+        if let Some(&slot) = self.by_tuple.get(tuple) {
+            self.end(slot);
+        }
+    }
+
+    fn end(&mut self, slot: usize) {
+        let Some(mut splice) = self.slots.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.registry.deregister(&mut splice.client);
+        let _ = self.registry.deregister(&mut splice.peer);
+        self.by_tuple.remove(&splice.tuple);
+        self.paused.retain(|&(_, s)| s != slot);
+        self.free.push(slot);
+        self.ended.push((splice.tuple, splice.relayed));
+    }
+
+    /// The next data connection that ended here, with its counts (to the
+    /// peer, to the client), for the core to hear of.
+    pub(super) fn take_ended(&mut self) -> Option<(FiveTuple, (u64, u64))> {
+        self.ended.pop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::{Read, Write};
+
+    use mio::{Events, Poll};
+
+    use super::*;
+    use crate::server::Transport;
+
+    /// A connected loopback pair: (our end, the far end), both
+    /// non-blocking.
+    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let far = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (near, _) = listener.accept().unwrap();
+        near.set_nonblocking(true).unwrap();
+        far.set_nonblocking(true).unwrap();
+        (near, far)
+    }
+
+    struct Rig {
+        poll: Poll,
+        events: Events,
+        splices: Splices,
+        tuple: FiveTuple,
+        client: std::net::TcpStream,
+        peer: std::net::TcpStream,
+    }
+
+    fn rig(bytes_per_sec: u64, unsent: &[u8], early: &[u8], now: Instant) -> Rig {
+        let poll = Poll::new().unwrap();
+        let mut splices = Splices::new(poll.registry().try_clone().unwrap(), 10);
+        let (client_near, client) = pair();
+        let (peer_near, peer) = pair();
+        let tuple = FiveTuple {
+            client: client.local_addr().unwrap(),
+            server: client.peer_addr().unwrap(),
+            transport: Transport::Tcp,
+        };
+        assert!(splices.join(Joining {
+            tuple,
+            client: client_near,
+            unsent: unsent.to_vec(),
+            early: early.to_vec(),
+            peer: peer_near,
+            pace: Arc::new(Mutex::new(Pace::new(bytes_per_sec, now))),
+        }));
+        Rig {
+            poll,
+            events: Events::with_capacity(16),
+            splices,
+            tuple,
+            client,
+            peer,
+        }
+    }
+
+    /// What a non-blocking read of a far end found.
+    #[derive(Debug, PartialEq)]
+    enum Read_ {
+        Bytes(Vec<u8>),
+        Nothing,
+        End,
+    }
+
+    fn read_some(from: &mut std::net::TcpStream) -> Read_ {
+        let mut buf = vec![0u8; 1 << 16];
+        match from.read(&mut buf) {
+            Ok(0) => Read_::End,
+            Ok(n) => Read_::Bytes(buf[..n].to_vec()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Read_::Nothing,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    impl Rig {
+        /// Waits (at most 100 ms) for the poller and pumps what it names.
+        fn step(&mut self, now: Instant) {
+            self.poll
+                .poll(&mut self.events, Some(Duration::from_millis(100)))
+                .unwrap();
+            for event in &self.events {
+                while self.splices.pump(event.token(), now) {}
+            }
+        }
+
+        /// Pumps and reads `far` (the client's end, or the peer's) until
+        /// `n` bytes came or it ended.
+        fn collect(&mut self, to_client: bool, n: usize, now: Instant) -> Vec<u8> {
+            let mut got = Vec::new();
+            for _ in 0..10_000 {
+                if got.len() >= n {
+                    return got;
+                }
+                self.step(now);
+                let far = if to_client {
+                    &mut self.client
+                } else {
+                    &mut self.peer
+                };
+                loop {
+                    match read_some(far) {
+                        Read_::Bytes(b) => got.extend_from_slice(&b),
+                        Read_::Nothing => break,
+                        Read_::End => return got,
+                    }
+                }
+            }
+            panic!("only {} of {n} bytes", got.len());
+        }
+
+        fn relayed(&self) -> (u64, u64) {
+            self.splices.slots[0].as_ref().unwrap().relayed
+        }
+    }
+
+    #[test]
+    fn bytes_flow_both_ways_and_one_side_ending_closes_both() {
+        let now = Instant::now();
+        let mut rig = rig(0, b"bound", b"early", now);
+        assert_eq!(rig.collect(true, 5, now), b"bound");
+        rig.client.write_all(b" and later").unwrap();
+        assert_eq!(rig.collect(false, 15, now), b"early and later");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+        rig.peer.set_nonblocking(false).unwrap();
+        rig.peer.write_all(&data).unwrap();
+        rig.peer.set_nonblocking(true).unwrap();
+        assert!(rig.collect(true, data.len(), now) == data);
+        // The peer ends its stream: the pair ends with its counts, and the
+        // client sees the end too.
+        rig.peer.shutdown(Shutdown::Write).unwrap();
+        for _ in 0..50 {
+            if !rig.splices.ended.is_empty() {
+                break;
+            }
+            rig.step(now);
+        }
+        assert_eq!(rig.splices.take_ended(), Some((rig.tuple, (15, 100_000))));
+        assert_eq!(rig.collect(true, 1, now), b"", "the client's end");
+    }
+
+    #[test]
+    fn a_blocked_client_stops_reading_from_the_peer_and_loses_nothing() {
+        let now = Instant::now();
+        let mut rig = rig(0, b"", b"", now);
+        // The peer sends more than the kernel buffers on both sides hold.
+        let data: Vec<u8> = (0..32_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut writer = rig.peer.try_clone().unwrap();
+        writer.set_nonblocking(false).unwrap();
+        let sent = data.clone();
+        let feeding = std::thread::spawn(move || writer.write_all(&sent));
+        let held = |rig: &Rig| rig.splices.slots[0].as_ref().unwrap().to_client.len();
+        // The client reads nothing until the splice holds bytes for it.
+        let mut most_held = 0;
+        for _ in 0..1000 {
+            rig.step(now);
+            most_held = most_held.max(held(&rig));
+            if most_held > 0 {
+                break;
+            }
+        }
+        assert!(most_held > 0, "the client blocked");
+        let mut got = Vec::new();
+        for _ in 0..100_000 {
+            if got.len() >= data.len() {
+                break;
+            }
+            rig.step(now);
+            most_held = most_held.max(held(&rig));
+            while let Read_::Bytes(b) = read_some(&mut rig.client) {
+                got.extend_from_slice(&b);
+            }
+        }
+        feeding.join().unwrap().unwrap();
+        assert!(got == data, "in order, nothing lost ({} bytes)", got.len());
+        assert!(most_held <= SCRATCH, "held at most one read: {most_held}");
+    }
+
+    #[test]
+    fn over_the_budget_it_waits_for_its_time_then_reads_on() {
+        let t0 = Instant::now();
+        let mut rig = rig(10_000, b"", b"", t0);
+        rig.peer.write_all(&[1u8; 40_000]).unwrap();
+        // At t0: the burst (one second's worth) and the read that crossed it.
+        for _ in 0..50 {
+            if rig.splices.next_due().is_some() {
+                break;
+            }
+            rig.step(t0);
+        }
+        let first = rig.relayed().1;
+        assert!(
+            (10_000..=10_000 + SCRATCH as u64).contains(&first),
+            "{first}"
+        );
+        let due = rig.splices.next_due().unwrap();
+        let owed = Duration::from_secs_f64((first - 10_000) as f64 / 10_000.0);
+        assert!(due >= t0 + owed && due <= t0 + owed + Duration::from_millis(1));
+        // Nothing more before then, whatever the poller says.
+        let token = Token(10);
+        assert!(!rig.splices.pump(token, due - Duration::from_millis(1)));
+        assert_eq!(rig.relayed().1, first);
+        let mut due_tokens = Vec::new();
+        rig.splices
+            .take_due(due - Duration::from_millis(1), &mut due_tokens);
+        assert!(due_tokens.is_empty());
+        rig.splices.take_due(due, &mut due_tokens);
+        assert_eq!(due_tokens, [token]);
+        rig.splices.pump(token, due);
+        assert!(rig.relayed().1 > first);
+    }
+
+    #[test]
+    fn the_core_closing_it_closes_both_connections() {
+        let now = Instant::now();
+        let mut rig = rig(0, b"", b"", now);
+        rig.client.write_all(b"ping").unwrap();
+        assert_eq!(rig.collect(false, 4, now), b"ping");
+        rig.splices.close(&rig.tuple);
+        assert_eq!(rig.splices.take_ended(), Some((rig.tuple, (4, 0))));
+        assert_eq!(rig.collect(true, 1, now), b"");
+        assert_eq!(rig.collect(false, 1, now), b"");
+        rig.splices.close(&rig.tuple);
+        assert_eq!(rig.splices.take_ended(), None, "once");
+    }
+}
