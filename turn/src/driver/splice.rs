@@ -287,14 +287,16 @@ impl Splices {
         true
     }
 
-    fn slot(&self, token: Token) -> usize {
-        (token.0 - self.first_token) / 2
+    fn slot(&self, token: Token) -> Option<usize> {
+        Some(token.0.checked_sub(self.first_token)? / 2)
     }
 
     /// Relays the pair of `token` for a turn; true if it may still hold
     /// input.
     pub(super) fn pump(&mut self, token: Token, now: Instant) -> bool {
-        let slot = self.slot(token);
+        let Some(slot) = self.slot(token) else {
+            return false;
+        };
         let Some(Some(splice)) = self.slots.get_mut(slot) else {
             return false;
         };
