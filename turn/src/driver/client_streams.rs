@@ -45,18 +45,14 @@ pub(super) struct CoreStream {
     unsent: Vec<u8>,
     /// The TLS session of a TLS connection.
     tls: Option<Box<ServerConnection>>,
-    /// Written out, then closed (a refused ConnectionBind).
+    /// Closes after writing what the kernel takes now (a refused
+    /// ConnectionBind, the client's end of stream).
     closing: bool,
     /// Listed among the connections to write at the end of the turn.
     dirty: bool,
 }
 
 impl CoreStream {
-    /// Refused: it takes no more input and closes once its answer is out.
-    pub(super) fn closing(&self) -> bool {
-        self.closing
-    }
-
     /// Reads what the client sent into [`Self::input`]: the bytes added (0
     /// at the end of the stream), or the error (`WouldBlock`: nothing
     /// there yet).
@@ -77,11 +73,6 @@ impl CoreStream {
             tls.process_new_packets()
                 .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
         }
-    }
-
-    /// Whether anything waits to be written.
-    fn has_output(&self) -> bool {
-        !self.unsent.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// Writes what it can; true if the connection failed.
@@ -303,22 +294,52 @@ impl ClientStreams {
         let Some(Some(conn)) = self.slots.get_mut(slot) else {
             return;
         };
-        let failed = conn.write_out();
+        let mut failed = conn.write_out();
+        if conn.closing && !failed {
+            // Last words: the answers, then (TLS) close_notify. What the
+            // kernel took is delivered after the close; a client too slow
+            // to take them now loses them.
+            if let Some(tls) = &mut conn.tls {
+                tls.send_close_notify();
+                failed = conn.write_out();
+            }
+        }
         if failed {
             debug!(client = %conn.tuple.client, "client write failed");
         }
-        if failed || (conn.closing && !conn.has_output()) {
+        if failed || conn.closing {
             self.close_slot(slot);
         } else if conn.unsent.capacity() > MAX_UNSENT && conn.unsent.len() < MAX_UNSENT / 4 {
             conn.unsent.shrink_to(MAX_UNSENT / 4);
         }
     }
 
-    /// Closes the connection of `token` (read end, bad input, failure).
+    /// Closes the connection of `token` (bad input, failure).
     pub(super) fn close(&mut self, token: Token) {
         if let Some(slot) = self.slot(token) {
             self.close_slot(slot);
         }
+    }
+
+    /// The client of `token` ended its stream: the answers to what it sent
+    /// go out, then the connection closes.
+    pub(super) fn finish(&mut self, token: Token) {
+        if let Some(slot) = self.slot(token) {
+            self.close_after_writing(slot);
+        }
+    }
+
+    fn close_after_writing(&mut self, slot: usize) {
+        if let Some(Some(conn)) = self.slots.get_mut(slot) {
+            conn.closing = true;
+        }
+        self.write(slot);
+    }
+
+    /// The core was not told of a connection that left this set and then
+    /// failed to start relaying (see [`Self::take_for_join`]): tell it now.
+    pub(super) fn note_closed(&mut self, tuple: FiveTuple) {
+        self.closed.push(tuple);
     }
 
     fn close_slot(&mut self, slot: usize) {
@@ -330,7 +351,10 @@ impl ClientStreams {
     fn remove_slot(&mut self, slot: usize) -> Option<CoreStream> {
         let mut conn = self.slots.get_mut(slot)?.take()?;
         let _ = self.registry.deregister(&mut conn.stream);
-        self.by_tuple.remove(&conn.tuple);
+        // (A new connection from the same address may hold the entry now.)
+        if self.by_tuple.get(&conn.tuple) == Some(&slot) {
+            self.by_tuple.remove(&conn.tuple);
+        }
         self.free.push(slot);
         Some(conn)
     }
@@ -345,13 +369,7 @@ impl ClientStreams {
     /// writer is dropped.)
     pub(super) fn refuse(&mut self, tuple: &FiveTuple) {
         if let Some(&slot) = self.by_tuple.get(tuple) {
-            if let Some(Some(conn)) = self.slots.get_mut(slot) {
-                conn.closing = true;
-                if let Some(tls) = &mut conn.tls {
-                    tls.send_close_notify();
-                }
-            }
-            self.write(slot);
+            self.close_after_writing(slot);
         } else {
             self.tasks.remove(tuple);
         }
@@ -363,8 +381,9 @@ impl ClientStreams {
     }
 
     /// The connection of `tuple`, to be joined with a peer connection: a
-    /// core connection leaves this thread. The core hears of its end from
-    /// the task that relays it.
+    /// core connection leaves this set. The core hears of its end from
+    /// where it is relayed (or, if that fails to start, from
+    /// [`Self::note_closed`]).
     pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<JoinTarget> {
         if let Some(&slot) = self.by_tuple.get(tuple) {
             if self.slots.get(slot)?.as_ref()?.tls.is_some() {
@@ -632,6 +651,82 @@ mod tests {
             data.len()
         );
         assert!(streams.take_closed().is_none(), "still open");
+    }
+
+    #[test]
+    fn a_refused_tls_connection_gets_its_answer_before_close_notify() {
+        let poll = Poll::new().unwrap();
+        let (server, session, mut client, mut client_session) = tls_pair();
+        client.set_nonblocking(false).unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let tuple = FiveTuple {
+            client: client.local_addr().unwrap(),
+            server: client.peer_addr().unwrap(),
+            transport: Transport::Tls,
+        };
+        let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
+        streams
+            .adopt(server, tuple, FrameBuffer::new(), Some(Box::new(session)))
+            .unwrap();
+        streams.send(&tuple, b"answer");
+        streams.refuse(&tuple);
+        assert_eq!(streams.take_closed(), Some(tuple));
+        let mut got = Vec::new();
+        loop {
+            if client_session.read_tls(&mut client).unwrap() == 0 {
+                break;
+            }
+            let state = client_session.process_new_packets().unwrap();
+            let mut buf = [0u8; 64];
+            while let Ok(n) = client_session.reader().read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            if state.peer_has_closed() {
+                break;
+            }
+        }
+        assert_eq!(got, b"answer");
+        assert!(
+            client_session.reader().read(&mut [0u8; 8]).unwrap() == 0,
+            "then close_notify"
+        );
+    }
+
+    #[test]
+    fn an_old_connection_ending_spares_its_successor_under_the_same_tuple() {
+        let poll = Poll::new().unwrap();
+        let (mut streams, token, tuple, mut client) = adopted(&poll);
+        // A second connection under the same 5-tuple (the client came back
+        // from the same port before the first one's end was handled).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut successor = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (near, _) = listener.accept().unwrap();
+        near.set_nonblocking(true).unwrap();
+        let second = streams
+            .adopt(near, tuple, FrameBuffer::new(), None)
+            .unwrap();
+        streams.send(&tuple, b"to the successor");
+        streams.finish(token);
+        assert_eq!(streams.take_closed(), Some(tuple));
+        let mut rest = Vec::new();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        client.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "the old one only ends");
+        streams.send(&tuple, b", still reachable");
+        streams.finish(second);
+        let mut got = Vec::new();
+        successor
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        successor.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"to the successor, still reachable");
     }
 
     #[test]

@@ -236,8 +236,10 @@ impl EventLoop {
                 next_tick = now + TICK;
                 // A safety net: a wake-up that never came costs at most a
                 // tick.
-                if self.tokio_events().is_none() {
-                    return;
+                match self.tokio_events() {
+                    None => return,
+                    Some(true) => self.revisit(WAKER),
+                    Some(false) => {}
                 }
                 self.out.flush();
                 self.sync_relays();
@@ -301,9 +303,6 @@ impl EventLoop {
             let Some(conn) = self.out.streams.get_mut(token) else {
                 return false;
             };
-            if conn.closing() {
-                return false;
-            }
             let tuple = conn.tuple;
             // Taken out while its frames are handled (the core's answers go
             // to this connection's other half).
@@ -351,18 +350,23 @@ impl EventLoop {
             reads += 1;
             let read = conn.read();
             self.out.streams.after_read(token);
-            let failed = match read {
-                Ok(0) => true,
-                Ok(_) => false,
+            let ended = match read {
+                Ok(0) => Some(true),
+                Ok(_) => None,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == ErrorKind::Interrupted => false,
+                Err(e) if e.kind() == ErrorKind::Interrupted => None,
                 Err(e) => {
                     debug!(client = %tuple.client, error = %e, "client read failed");
-                    true
+                    Some(false)
                 }
             };
-            if failed {
-                self.out.streams.close(token);
+            if let Some(ended) = ended {
+                // At its end the answers still go; after a failure not.
+                if ended {
+                    self.out.streams.finish(token);
+                } else {
+                    self.out.streams.close(token);
+                }
                 self.sync_relays();
                 return false;
             }

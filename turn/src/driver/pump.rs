@@ -44,7 +44,8 @@ impl Pace {
         }
         let rate = self.bytes_per_sec as f64;
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.at = now;
+        // The core thread and tokio share a budget: time never runs back.
+        self.at = self.at.max(now);
         self.tokens = (self.tokens + elapsed * rate).min(rate) - n as f64;
         if self.tokens >= 0.0 {
             Duration::ZERO

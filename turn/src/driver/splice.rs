@@ -348,7 +348,9 @@ impl Splices {
         };
         let _ = self.registry.deregister(&mut splice.client);
         let _ = self.registry.deregister(&mut splice.peer);
-        self.by_tuple.remove(&splice.tuple);
+        if self.by_tuple.get(&splice.tuple) == Some(&slot) {
+            self.by_tuple.remove(&splice.tuple);
+        }
         self.paused.retain(|&(_, s)| s != slot);
         self.free.push(slot);
         self.ended.push((splice.tuple, splice.relayed));

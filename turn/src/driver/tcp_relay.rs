@@ -187,17 +187,24 @@ impl TcpRelays {
                             .is_ok()
                             .then_some(Held::Joined { _stop: stop_tx })
                     }
-                    Some(JoinTarget::Core(handover)) => peer.into_std().ok().and_then(|peer| {
-                        let joining = Joining {
-                            tuple: data,
-                            client: handover.stream,
-                            unsent: handover.unsent,
-                            early: handover.rest,
-                            peer,
-                            pace,
-                        };
-                        splices.join(joining).then_some(Held::Spliced(data))
-                    }),
+                    Some(JoinTarget::Core(handover)) => {
+                        let spliced = peer.into_std().ok().and_then(|peer| {
+                            let joining = Joining {
+                                tuple: data,
+                                client: handover.stream,
+                                unsent: handover.unsent,
+                                early: handover.rest,
+                                peer,
+                                pace,
+                            };
+                            splices.join(joining).then_some(Held::Spliced(data))
+                        });
+                        if spliced.is_none() {
+                            // Both connections are gone.
+                            streams.note_closed(data);
+                        }
+                        spliced
+                    }
                     None => None,
                 };
                 if let Some(held) = joined {
