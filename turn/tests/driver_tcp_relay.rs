@@ -173,6 +173,17 @@ async fn a_plain_tcp_peer_is_relayed_from_the_relayed_address() {
         .unwrap()
         .unwrap();
     assert!(back.iter().all(|b| *b == 9));
+    // The figures count relayed bytes while the connection lasts.
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = handle.stats.lock().unwrap().clone();
+        if s.peer_connections == 1 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+    }
 
     // The peer goes: the data connection ends, the core forgets it.
     drop(at_peer);
@@ -183,7 +194,6 @@ async fn a_plain_tcp_peer_is_relayed_from_the_relayed_address() {
         .unwrap_or(0);
     assert_eq!(n, 0);
     let deadline = tokio::time::Instant::now() + BOUND;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
     loop {
         tick.tick().await;
         let s = handle.stats.lock().unwrap().clone();

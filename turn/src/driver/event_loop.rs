@@ -222,6 +222,10 @@ impl EventLoop {
             self.out.flush();
             // Writes that failed closed their connections.
             self.sync_relays();
+            let (to_peers, to_clients) = self.out.splices.take_unreported();
+            if to_peers + to_clients > 0 {
+                self.server.record_data_connection(to_peers, to_clients);
+            }
             let now = Instant::now();
             let mut due = Vec::new();
             self.out.splices.take_due(now, &mut due);
@@ -281,8 +285,7 @@ impl EventLoop {
                 let out = &mut self.out;
                 out.tcp.act(action, &mut out.streams, &mut out.splices);
             }
-            if let Some((tuple, (to_peer, to_client))) = self.out.splices.take_ended() {
-                self.server.record_data_connection(to_peer, to_client);
+            if let Some(tuple) = self.out.splices.take_ended() {
                 self.server.handle_connection_closed(tuple);
                 continue;
             }

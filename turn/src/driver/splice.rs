@@ -223,8 +223,11 @@ pub(super) struct Splices {
     scratch: Vec<u8>,
     /// Paused connections and when they may read again.
     paused: Vec<(Instant, usize)>,
-    /// Ended here, with their counts, not yet told to the core.
-    ended: Vec<(FiveTuple, (u64, u64))>,
+    /// Ended here, not yet told to the core.
+    ended: Vec<FiveTuple>,
+    /// Bytes relayed (to peers, to clients) not yet counted by the core:
+    /// its figures stay live while connections last.
+    unreported: (u64, u64),
 }
 
 impl Splices {
@@ -238,6 +241,7 @@ impl Splices {
             scratch: vec![0; SCRATCH],
             paused: Vec::new(),
             ended: Vec::new(),
+            unreported: (0, 0),
         }
     }
 
@@ -284,6 +288,7 @@ impl Splices {
             ending: None,
         });
         self.by_tuple.insert(joining.tuple, slot);
+        self.unreported.0 += early;
         true
     }
 
@@ -300,7 +305,11 @@ impl Splices {
         let Some(Some(splice)) = self.slots.get_mut(slot) else {
             return false;
         };
-        match splice.pump(&mut self.scratch, now) {
+        let before = splice.relayed;
+        let pumped = splice.pump(&mut self.scratch, now);
+        self.unreported.0 += splice.relayed.0 - before.0;
+        self.unreported.1 += splice.relayed.1 - before.1;
+        match pumped {
             Pumped::Idle => {
                 if let Some(until) = splice.paused_until
                     && !self.paused.iter().any(|&(_, s)| s == slot)
@@ -353,13 +362,17 @@ impl Splices {
         }
         self.paused.retain(|&(_, s)| s != slot);
         self.free.push(slot);
-        self.ended.push((splice.tuple, splice.relayed));
+        self.ended.push(splice.tuple);
     }
 
-    /// The next data connection that ended here, with its counts (to the
-    /// peer, to the client), for the core to hear of.
-    pub(super) fn take_ended(&mut self) -> Option<(FiveTuple, (u64, u64))> {
+    /// The next data connection that ended here, for the core to hear of.
+    pub(super) fn take_ended(&mut self) -> Option<FiveTuple> {
         self.ended.pop()
+    }
+
+    /// Bytes relayed (to peers, to clients) since the last call.
+    pub(super) fn take_unreported(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.unreported)
     }
 }
 
@@ -502,7 +515,9 @@ mod tests {
             }
             rig.step(now);
         }
-        assert_eq!(rig.splices.take_ended(), Some((rig.tuple, (15, 100_000))));
+        assert_eq!(rig.splices.take_ended(), Some(rig.tuple));
+        assert_eq!(rig.splices.take_unreported(), (15, 100_000));
+        assert_eq!(rig.splices.take_unreported(), (0, 0), "counted once");
         assert_eq!(rig.collect(true, 1, now), b"", "the client's end");
     }
 
@@ -584,7 +599,8 @@ mod tests {
         rig.client.write_all(b"ping").unwrap();
         assert_eq!(rig.collect(false, 4, now), b"ping");
         rig.splices.close(&rig.tuple);
-        assert_eq!(rig.splices.take_ended(), Some((rig.tuple, (4, 0))));
+        assert_eq!(rig.splices.take_ended(), Some(rig.tuple));
+        assert_eq!(rig.splices.take_unreported(), (4, 0));
         assert_eq!(rig.collect(true, 1, now), b"");
         assert_eq!(rig.collect(false, 1, now), b"");
         rig.splices.close(&rig.tuple);
