@@ -6,15 +6,9 @@
 //! write (over TLS: encrypted by rustls on this thread, after the handshake
 //! on tokio). A frame crosses no thread.
 //!
-//! A plain TCP connection whose ConnectionBind (RFC 6062) succeeds leaves
-//! this set with what it holds and is relayed raw with its peer connection
-//! on this thread too ([`super::splice`]). A TLS connection that opens
-//! with a ConnectionBind never comes here: its tokio task hands the core
-//! its frames over a queue ([`StreamOut`]) and relays it once joined
-//! ([`super::pump`]). A TLS connection here cannot leave this thread, so
-//! one that sends a ConnectionBind later is closed when it would be joined;
-//! RFC 6062 §4.3 has the client open a new connection for every
-//! ConnectionBind anyway.
+//! A connection whose ConnectionBind (RFC 6062) succeeds leaves this set
+//! with what it holds (and its TLS session) and is relayed raw with its
+//! peer connection on this thread too ([`super::splice`]).
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
@@ -23,11 +17,9 @@ use std::os::fd::OwnedFd;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use tokio::sync::mpsc;
 use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
-use super::StreamOut;
 use super::frames::FrameBuffer;
 use crate::server::FiveTuple;
 
@@ -131,18 +123,12 @@ fn write_plain(stream: &mut TcpStream, unsent: &mut Vec<u8>) -> bool {
 /// [`ClientStreams::take_for_join`]).
 pub(super) struct Handover {
     pub stream: StdTcpStream,
+    /// A TLS client's session.
+    pub tls: Option<Box<ServerConnection>>,
     /// Answers not yet written (the ConnectionBind success): they go first.
     pub unsent: Vec<u8>,
     /// Bytes the client sent behind its ConnectionBind: for the peer.
     pub rest: Vec<u8>,
-}
-
-/// Who writes to a joined data connection's client.
-pub(super) enum JoinTarget {
-    /// A tokio task (TLS): it takes the Join from its queue.
-    Task(mpsc::Sender<StreamOut>),
-    /// The core thread's own connection, taken out of the set.
-    Core(Handover),
 }
 
 /// Every client stream of one core thread, by token and by 5-tuple.
@@ -156,8 +142,6 @@ pub(super) struct ClientStreams {
     dirty: Vec<usize>,
     /// Connections closed here whose end the core has not heard of yet.
     closed: Vec<FiveTuple>,
-    /// Tokio-side writers (TLS connections).
-    tasks: HashMap<FiveTuple, mpsc::Sender<StreamOut>>,
 }
 
 impl ClientStreams {
@@ -170,7 +154,6 @@ impl ClientStreams {
             by_tuple: HashMap::new(),
             dirty: Vec::new(),
             closed: Vec::new(),
-            tasks: HashMap::new(),
         }
     }
 
@@ -218,16 +201,6 @@ impl ClientStreams {
         Some(token)
     }
 
-    /// A tokio task's connection (TLS) opened.
-    pub(super) fn insert_task(&mut self, tuple: FiveTuple, writer: mpsc::Sender<StreamOut>) {
-        self.tasks.insert(tuple, writer);
-    }
-
-    /// The tokio task's writer of `tuple`.
-    pub(super) fn task(&self, tuple: &FiveTuple) -> Option<&mpsc::Sender<StreamOut>> {
-        self.tasks.get(tuple)
-    }
-
     fn slot(&self, token: Token) -> Option<usize> {
         token.0.checked_sub(self.first_token)
     }
@@ -249,9 +222,6 @@ impl ClientStreams {
             }
             conn.unsent.extend_from_slice(frame);
             self.mark_dirty(slot);
-        } else if let Some(writer) = self.tasks.get(tuple) {
-            // A full queue means a stuck client: drop, as UDP would.
-            let _ = writer.try_send(StreamOut::Frame(frame.to_vec()));
         }
     }
 
@@ -365,50 +335,32 @@ impl ClientStreams {
     }
 
     /// The client's ConnectionBind was refused: its answer is written, then
-    /// the connection closes. (A tokio task's connection ends when its
-    /// writer is dropped.)
+    /// the connection closes.
     pub(super) fn refuse(&mut self, tuple: &FiveTuple) {
         if let Some(&slot) = self.by_tuple.get(tuple) {
             self.close_after_writing(slot);
-        } else {
-            self.tasks.remove(tuple);
         }
     }
 
-    /// A tokio task's connection ended.
-    pub(super) fn task_closed(&mut self, tuple: &FiveTuple) {
-        self.tasks.remove(tuple);
-    }
-
-    /// The connection of `tuple`, to be joined with a peer connection: a
-    /// core connection leaves this set. The core hears of its end from
+    /// The connection of `tuple`, to be joined with a peer connection,
+    /// leaves this set with what it holds. The core hears of its end from
     /// where it is relayed (or, if that fails to start, from
     /// [`Self::note_closed`]).
-    pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<JoinTarget> {
-        if let Some(&slot) = self.by_tuple.get(tuple) {
-            if self.slots.get(slot)?.as_ref()?.tls.is_some() {
-                // Cannot leave this thread (see the module notes).
-                self.close_slot(slot);
-                return None;
-            }
-            let conn = self.remove_slot(slot)?;
-            let stream = StdTcpStream::from(OwnedFd::from(conn.stream));
-            return Some(JoinTarget::Core(Handover {
-                stream,
-                unsent: conn.unsent,
-                rest: conn.input.into_rest(),
-            }));
-        }
-        self.tasks.get(tuple).cloned().map(JoinTarget::Task)
+    pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<Handover> {
+        let slot = *self.by_tuple.get(tuple)?;
+        let conn = self.remove_slot(slot)?;
+        Some(Handover {
+            stream: StdTcpStream::from(OwnedFd::from(conn.stream)),
+            tls: conn.tls,
+            unsent: conn.unsent,
+            rest: conn.input.into_rest(),
+        })
     }
 
-    /// Drops the writer of `tuple` (a tokio task's connection then ends) or
-    /// closes the core's connection.
+    /// Closes the connection of `tuple`.
     pub(super) fn drop_connection(&mut self, tuple: &FiveTuple) {
         if let Some(&slot) = self.by_tuple.get(tuple) {
             self.close_slot(slot);
-        } else {
-            self.tasks.remove(tuple);
         }
     }
 }
@@ -422,6 +374,7 @@ mod tests {
 
     use mio::{Events, Poll};
 
+    use super::super::test_tls::tls_pair;
     use super::*;
     use crate::server::Transport;
 
@@ -501,98 +454,6 @@ mod tests {
             "frames past the cap were dropped"
         );
         assert!(streams.take_closed().is_none(), "still open");
-    }
-
-    /// A TLS session between a real rustls client and the server's
-    /// settings (a fresh self-signed certificate), handshake done.
-    fn tls_pair() -> (
-        std::net::TcpStream,
-        ServerConnection,
-        std::net::TcpStream,
-        tokio_rustls::rustls::ClientConnection,
-    ) {
-        use std::sync::Arc;
-        use tokio_rustls::rustls::{self, client::danger, pki_types};
-
-        /// Trusts any certificate: the test checks the relay, not the PKI.
-        #[derive(Debug)]
-        struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-        impl danger::ServerCertVerifier for AnyCertificate {
-            fn verify_server_cert(
-                &self,
-                _: &pki_types::CertificateDer<'_>,
-                _: &[pki_types::CertificateDer<'_>],
-                _: &pki_types::ServerName<'_>,
-                _: &[u8],
-                _: pki_types::UnixTime,
-            ) -> Result<danger::ServerCertVerified, rustls::Error> {
-                Ok(danger::ServerCertVerified::assertion())
-            }
-            fn verify_tls12_signature(
-                &self,
-                _: &[u8],
-                _: &pki_types::CertificateDer<'_>,
-                _: &rustls::DigitallySignedStruct,
-            ) -> Result<danger::HandshakeSignatureValid, rustls::Error> {
-                Ok(danger::HandshakeSignatureValid::assertion())
-            }
-            fn verify_tls13_signature(
-                &self,
-                _: &[u8],
-                _: &pki_types::CertificateDer<'_>,
-                _: &rustls::DigitallySignedStruct,
-            ) -> Result<danger::HandshakeSignatureValid, rustls::Error> {
-                Ok(danger::HandshakeSignatureValid::assertion())
-            }
-            fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-                self.0.signature_verification_algorithms.supported_schemes()
-            }
-        }
-
-        let dir = std::env::temp_dir().join(format!("samtale-core-tls-{}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=localhost", "-keyout"])
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl (run ./scripts/test.sh)");
-        assert!(made.success());
-        let settings = super::super::TlsSettings::new(cert, key).unwrap();
-        let server_config = settings.acceptor().config().clone();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let client_config = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth();
-
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (mut server, _) = listener.accept().unwrap();
-        let shaking = std::thread::spawn(move || {
-            let mut session = ServerConnection::new(server_config).unwrap();
-            while session.is_handshaking() {
-                session.complete_io(&mut server).unwrap();
-            }
-            (server, session)
-        });
-        let name = pki_types::ServerName::try_from("localhost").unwrap();
-        let mut client_session =
-            rustls::ClientConnection::new(Arc::new(client_config), name).unwrap();
-        while client_session.is_handshaking() {
-            client_session.complete_io(&mut client).unwrap();
-        }
-        let (server, server_session) = shaking.join().unwrap();
-        server.set_nonblocking(true).unwrap();
-        client.set_nonblocking(true).unwrap();
-        (server, server_session, client, client_session)
     }
 
     #[test]
@@ -755,9 +616,7 @@ mod tests {
             input
         };
         streams.send(&tuple, b"bound");
-        let Some(JoinTarget::Core(handover)) = streams.take_for_join(&tuple) else {
-            panic!("not the core's")
-        };
+        let handover = streams.take_for_join(&tuple).unwrap();
         assert_eq!(handover.unsent, b"bound");
         assert_eq!(handover.rest, b"raw");
         assert!(streams.get_mut(token).is_none());

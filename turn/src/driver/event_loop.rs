@@ -31,7 +31,7 @@ use super::shards::StatsBoard;
 use super::splice::Splices;
 use super::stream::is_connection_bind;
 use super::tcp_relay::TcpRelays;
-use super::{Control, CoreWaker, Event, StreamOut, unix_now};
+use super::{Control, CoreWaker, Event, unix_now};
 use crate::server::{Destination, FiveTuple, Transmit, Transport, TurnServer};
 
 /// The poller's token for the tokio-side [`mio::Waker`].
@@ -471,33 +471,6 @@ impl EventLoop {
                 if let Some(token) = self.out.streams.adopt(stream, tuple, input, tls) {
                     self.revisit(token);
                 }
-            }
-            Event::StreamOpened(tuple, writer) => {
-                self.out.streams.insert_task(tuple, writer);
-            }
-            Event::StreamFrame(tuple, data) => {
-                if let Some(t) = self.server.handle_client(now, tuple, &data) {
-                    self.out.send(t);
-                }
-                self.sync_relays();
-                // The connection waits for the outcome of its ConnectionBind:
-                // after a Join (success) its task reads no more of this
-                // queue; after a refusal the queue is gone; after a 401 or
-                // 438 it reads frames again. A stuck one is closed.
-                if is_connection_bind(&data)
-                    && let Some(writer) = self.out.streams.task(&tuple)
-                    && writer.try_send(StreamOut::Resume).is_err()
-                {
-                    self.out.streams.drop_connection(&tuple);
-                }
-            }
-            Event::StreamClosed(tuple) => {
-                self.out.streams.task_closed(&tuple);
-                self.server.handle_connection_closed(tuple);
-                self.sync_relays();
-            }
-            Event::DataRelayed((to_peer, to_client)) => {
-                self.server.record_data_connection(to_peer, to_client);
             }
             Event::PeerConnected(id, outcome) => {
                 let connected = outcome.is_ok();

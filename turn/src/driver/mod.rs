@@ -7,23 +7,24 @@
 //! channel, lock or task wake-up per packet (see [`event_loop`]). Several
 //! core threads share the client port, each with its own clients (see
 //! [`shards`]). Client TCP and TLS connections are polled by their shard's
-//! thread too, and so are plain TCP data connections with their peer
-//! connections ([`client_streams`], [`splice`]). tokio accepts connections,
-//! runs TLS handshakes and connects to peers, and relays TLS data
-//! connections; it hands the core events over a channel. Nothing here
-//! decides anything about TURN.
+//! thread too, and so are data connections with their peer connections
+//! ([`client_streams`], [`splice`]). tokio only accepts connections, runs
+//! TLS handshakes and connects to peers; it hands the core events over a
+//! channel. Nothing here decides anything about TURN.
 
 mod batch;
 mod client_streams;
 mod event_loop;
 mod frames;
-mod pump;
+mod pace;
 mod relay;
 mod send_batch;
 mod shards;
 mod splice;
 mod stream;
 mod tcp_relay;
+#[cfg(test)]
+mod test_tls;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -71,7 +72,7 @@ pub fn tune_udp_socket<S: std::os::fd::AsFd>(socket: &S) {
     );
 }
 
-/// What tokio tasks (TCP/TLS connections, TCP relays, controls) hand the
+/// What tokio tasks (accepted connections, TCP relays, controls) hand the
 /// core thread.
 enum Event {
     /// A client connection for the core thread to poll, with what was
@@ -82,11 +83,6 @@ enum Event {
         input: frames::FrameBuffer,
         tls: Option<Box<tokio_rustls::rustls::ServerConnection>>,
     },
-    StreamOpened(FiveTuple, mpsc::Sender<StreamOut>),
-    StreamFrame(FiveTuple, Vec<u8>),
-    StreamClosed(FiveTuple),
-    /// A data connection ended: bytes relayed (to the peer, to the client).
-    DataRelayed((u64, u64)),
     /// A Connect's connection attempt ended.
     PeerConnected(ConnectionId, std::io::Result<tokio::net::TcpStream>),
     /// A peer connected to a TCP relayed address.
@@ -96,16 +92,6 @@ enum Event {
         stream: tokio::net::TcpStream,
     },
     Control(Control),
-}
-
-/// What the core thread hands a client connection's task.
-enum StreamOut {
-    /// Bytes to write.
-    Frame(Vec<u8>),
-    /// The ConnectionBind just sent was refused: read frames again.
-    Resume,
-    /// The ConnectionBind succeeded: relay raw bytes with this peer.
-    Join(tcp_relay::JoinTo),
 }
 
 /// Wakes a core thread's poller at most once until the core has looked at

@@ -1,11 +1,12 @@
-//! Joined data connections (RFC 6062) relayed on the core thread: a plain
-//! TCP client connection and its peer connection, bytes copied both ways
+//! Joined data connections (RFC 6062) relayed on the core thread: a
+//! client's TCP or TLS connection and its peer connection, bytes copied both ways
 //! through one buffer the thread shares among all of them. A connection
 //! keeps bytes of its own only while the side they go to is blocked, and
 //! reads nothing more that way until they are out, so TCP flow control
 //! slows the sender and nothing is dropped.
 //!
-//! As with [`super::pump`] (which relays TLS data connections on tokio):
+//! A TLS client's side is read and written through its rustls session.
+//! As coturn does:
 //! - both directions of every data connection of one allocation share its
 //!   bandwidth budget; over it, the connection waits for its next turn;
 //! - when either side ends its stream (or fails), what it sent is
@@ -20,9 +21,10 @@ use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
-use super::pump::Pace;
+use super::pace::Pace;
 use crate::server::FiveTuple;
 
 /// Bytes of the shared buffer: one read's worth.
@@ -37,11 +39,95 @@ enum Way {
     ToClient,
 }
 
+/// One end of a pair: a socket, and for a TLS client its session.
+struct End {
+    stream: TcpStream,
+    tls: Option<Box<ServerConnection>>,
+}
+
+impl End {
+    /// Reads what the other side sent (decrypted): the bytes, 0 at the end
+    /// of its stream, or the error (`WouldBlock`: nothing there yet).
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(tls) = &mut self.tls else {
+            return self.stream.read(buf);
+        };
+        loop {
+            match tls.reader().read(buf) {
+                // Ok(0): its close_notify.
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            tls.process_new_packets()
+                .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+        }
+    }
+
+    /// Writes `bytes` until the socket would block: how many it took, or
+    /// an error if the connection failed. A TLS session takes what its
+    /// buffer allows once its records are out, and sends what it can.
+    fn write_some(&mut self, bytes: &[u8]) -> Result<usize, ()> {
+        let Some(tls) = &mut self.tls else {
+            return write_some(&mut self.stream, bytes);
+        };
+        flush_records(&mut self.stream, tls)?;
+        if tls.wants_write() || bytes.is_empty() {
+            return Ok(0);
+        }
+        let taken = match tls.writer().write(bytes) {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(n) => n,
+        };
+        flush_records(&mut self.stream, tls)?;
+        Ok(taken)
+    }
+
+    /// Sends a TLS session's encrypted records that wait.
+    fn flush(&mut self) -> Result<(), ()> {
+        match &mut self.tls {
+            Some(tls) => flush_records(&mut self.stream, tls),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether records wait in a TLS session (the socket blocked).
+    fn holds_output(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
+    }
+
+    /// Ends this side's incoming stream: close_notify, then FIN.
+    fn shut(&mut self) {
+        if let Some(tls) = &mut self.tls {
+            tls.send_close_notify();
+            let _ = flush_records(&mut self.stream, tls);
+        }
+        let _ = self.stream.shutdown(Shutdown::Write);
+    }
+}
+
+/// Writes a TLS session's records until the socket would block.
+fn flush_records(stream: &mut TcpStream, tls: &mut ServerConnection) -> Result<(), ()> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(()),
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Err(()),
+        }
+    }
+    Ok(())
+}
+
 /// One joined pair.
 struct Splice {
     tuple: FiveTuple,
-    client: TcpStream,
-    peer: TcpStream,
+    client: End,
+    peer: End,
     /// Read from the client, not yet taken by the peer.
     to_peer: Vec<u8>,
     /// Read from the peer (or answered by the core), not yet taken by the
@@ -114,7 +200,7 @@ impl Splice {
             ),
         };
         for _ in 0..READS_PER_TURN {
-            if !pending.is_empty() {
+            if !pending.is_empty() || to.holds_output() {
                 // The destination's writable event brings us back.
                 return Pumped::Idle;
             }
@@ -136,7 +222,7 @@ impl Splice {
             *count += n as u64;
             // Straight on; only what the destination does not take now
             // is kept.
-            let Ok(written) = write_some(to, bytes) else {
+            let Ok(written) = to.write_some(bytes) else {
                 return Pumped::Ended;
             };
             pending.extend_from_slice(bytes.get(written..).unwrap_or_default());
@@ -156,11 +242,11 @@ impl Splice {
     /// other side's sending is shut and the pair ends.
     fn end_when_delivered(&mut self, way: Way) -> Pumped {
         let (to, pending) = match way {
-            Way::ToPeer => (&self.peer, &self.to_peer),
-            Way::ToClient => (&self.client, &self.to_client),
+            Way::ToPeer => (&mut self.peer, &self.to_peer),
+            Way::ToClient => (&mut self.client, &self.to_client),
         };
-        if pending.is_empty() {
-            let _ = to.shutdown(Shutdown::Write);
+        if pending.is_empty() && !to.holds_output() {
+            to.shut();
             Pumped::Ended
         } else {
             Pumped::Idle
@@ -184,14 +270,15 @@ fn write_some(to: &mut TcpStream, bytes: &[u8]) -> Result<usize, ()> {
     Ok(written)
 }
 
-/// Writes what `pending` holds until the socket would block; what was
-/// written leaves it, and an emptied buffer gives its memory back. An
-/// error if the connection failed.
-fn write_pending(to: &mut TcpStream, pending: &mut Vec<u8>) -> Result<(), ()> {
+/// Writes what waits for `to` until its socket would block; what was
+/// written leaves `pending`, and an emptied buffer gives its memory back.
+/// An error if the connection failed.
+fn write_pending(to: &mut End, pending: &mut Vec<u8>) -> Result<(), ()> {
+    to.flush()?;
     if pending.is_empty() {
         return Ok(());
     }
-    let written = write_some(to, pending)?;
+    let written = to.write_some(pending)?;
     pending.drain(..written);
     if pending.is_empty() {
         *pending = Vec::new();
@@ -204,6 +291,8 @@ fn write_pending(to: &mut TcpStream, pending: &mut Vec<u8>) -> Result<(), ()> {
 pub(super) struct Joining {
     pub tuple: FiveTuple,
     pub client: std::net::TcpStream,
+    /// The client's TLS session, for a TLS client.
+    pub tls: Option<Box<ServerConnection>>,
     /// Answers to the client not yet written (the ConnectionBind success).
     pub unsent: Vec<u8>,
     /// What the client sent behind its ConnectionBind.
@@ -278,8 +367,14 @@ impl Splices {
         // Registering reports both writable: the first turn writes these.
         *entry = Some(Splice {
             tuple: joining.tuple,
-            client,
-            peer,
+            client: End {
+                stream: client,
+                tls: joining.tls,
+            },
+            peer: End {
+                stream: peer,
+                tls: None,
+            },
             to_peer: joining.early,
             to_client: joining.unsent,
             relayed: (early, 0),
@@ -355,8 +450,8 @@ impl Splices {
         let Some(mut splice) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
-        let _ = self.registry.deregister(&mut splice.client);
-        let _ = self.registry.deregister(&mut splice.peer);
+        let _ = self.registry.deregister(&mut splice.client.stream);
+        let _ = self.registry.deregister(&mut splice.peer.stream);
         if self.by_tuple.get(&splice.tuple) == Some(&slot) {
             self.by_tuple.remove(&splice.tuple);
         }
@@ -423,6 +518,7 @@ mod tests {
             unsent: unsent.to_vec(),
             early: early.to_vec(),
             peer: peer_near,
+            tls: None,
             pace: Arc::new(Mutex::new(Pace::new(bytes_per_sec, now))),
         }));
         Rig {
@@ -590,6 +686,119 @@ mod tests {
         assert_eq!(due_tokens, [token]);
         rig.splices.pump(token, due);
         assert!(rig.relayed().1 > first);
+    }
+
+    /// Reads what the TLS client's end has (decrypted), and whether its
+    /// close_notify (or the end of the stream) came.
+    fn read_tls_some(
+        sock: &mut std::net::TcpStream,
+        session: &mut tokio_rustls::rustls::ClientConnection,
+    ) -> (Vec<u8>, bool) {
+        let mut got = Vec::new();
+        match session.read_tls(sock) {
+            Ok(0) => return (got, true),
+            Ok(_) => {
+                session.process_new_packets().unwrap();
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = session.reader().read(&mut buf) {
+                    if n == 0 {
+                        return (got, true);
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("{e}"),
+        }
+        (got, false)
+    }
+
+    #[test]
+    fn a_tls_client_is_relayed_through_its_session_both_ways() {
+        let now = Instant::now();
+        let poll = Poll::new().unwrap();
+        let mut splices = Splices::new(poll.registry().try_clone().unwrap(), 10);
+        let (server, session, mut client, mut client_session) = super::super::test_tls::tls_pair();
+        let (peer_near, mut peer) = pair();
+        let tuple = FiveTuple {
+            client: client.local_addr().unwrap(),
+            server: client.peer_addr().unwrap(),
+            transport: Transport::Tls,
+        };
+        assert!(splices.join(Joining {
+            tuple,
+            client: server,
+            tls: Some(Box::new(session)),
+            unsent: b"bound".to_vec(),
+            early: b"early".to_vec(),
+            peer: peer_near,
+            pace: Arc::new(Mutex::new(Pace::new(0, now))),
+        }));
+        let mut rig = Rig {
+            poll,
+            events: Events::with_capacity(16),
+            splices,
+            tuple,
+            client: client.try_clone().unwrap(),
+            peer: peer.try_clone().unwrap(),
+        };
+        // Client → peer: 300 000 bytes through the session.
+        let up: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
+        client_session.set_buffer_limit(None);
+        client_session.writer().write_all(&up).unwrap();
+        let mut at_peer = Vec::new();
+        let mut at_client = Vec::new();
+        for _ in 0..10_000 {
+            if at_peer.len() >= 5 + up.len() && at_client.len() >= 5 {
+                break;
+            }
+            while client_session.wants_write() {
+                match client_session.write_tls(&mut client) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            rig.step(now);
+            if let Read_::Bytes(b) = read_some(&mut peer) {
+                at_peer.extend_from_slice(&b);
+            }
+            at_client.extend(read_tls_some(&mut client, &mut client_session).0);
+        }
+        assert!(at_peer[..5] == *b"early" && at_peer[5..] == up[..], "up");
+        assert_eq!(at_client, b"bound");
+        // Peer → client: 300 000 bytes, then the peer ends: the client gets
+        // them all, then close_notify.
+        let down: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+        let mut writer = peer.try_clone().unwrap();
+        writer.set_nonblocking(false).unwrap();
+        let sent = down.clone();
+        let feeding = std::thread::spawn(move || {
+            writer.write_all(&sent).unwrap();
+            writer.shutdown(Shutdown::Write).unwrap();
+        });
+        let mut closed = false;
+        at_client.clear();
+        for _ in 0..10_000 {
+            rig.step(now);
+            let (got, ended) = read_tls_some(&mut client, &mut client_session);
+            at_client.extend_from_slice(&got);
+            if ended {
+                closed = true;
+                break;
+            }
+        }
+        feeding.join().unwrap();
+        assert!(
+            at_client == down,
+            "{} of {} bytes down",
+            at_client.len(),
+            down.len()
+        );
+        assert!(closed, "close_notify after the last byte");
+        assert_eq!(rig.splices.take_ended(), Some(tuple));
+        // ("bound" is the core's answer, not relayed.)
+        assert_eq!(rig.splices.take_unreported(), (5 + 300_000, 300_000));
     }
 
     #[test]

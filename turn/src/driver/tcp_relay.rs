@@ -1,9 +1,9 @@
 //! The driver side of TCP allocations (RFC 6062): relay listeners that
 //! accept peers, connections to peers from the relayed address (both on
 //! tokio), and peer connections handed to the client data connection they
-//! are joined with: relayed on the core thread ([`super::splice`]), or on
-//! tokio for a TLS client ([`super::pump`]). The core decides
-//! ([`TcpAction`]); this module only opens, holds and closes sockets.
+//! are joined with, relayed on the core thread ([`super::splice`]). The
+//! core decides ([`TcpAction`]); this module only opens, holds and closes
+//! sockets.
 
 use std::collections::HashMap;
 use std::io;
@@ -13,28 +13,19 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tracing::debug;
 
-use super::client_streams::{ClientStreams, JoinTarget};
-use super::pump::Pace;
+use super::client_streams::ClientStreams;
+use super::pace::Pace;
 use super::splice::{Joining, Splices};
-use super::{CoreWaker, Event, EventSender, StreamOut};
+use super::{CoreWaker, Event, EventSender};
 use crate::server::{ConnectionId, FiveTuple, TcpAction};
 
 /// How long a Connect waits for the peer's handshake before 447 (as
 /// coturn).
 pub(super) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a joined data connection gets: its peer, and a signal that ends
-/// the relaying when the core closes the connection (the sender dropped).
-pub(super) struct JoinTo {
-    pub peer: TcpStream,
-    pub stop: oneshot::Receiver<()>,
-    /// The allocation's bandwidth budget, shared by its data connections.
-    pub pace: Arc<Mutex<Pace>>,
-}
 
 /// A peer connection as the driver holds it.
 enum Held {
@@ -42,9 +33,6 @@ enum Held {
     Connecting(AbortHandle),
     /// Connected, waiting for the client's ConnectionBind.
     Ready(TcpStream),
-    /// Handed to a data connection on tokio (TLS); dropping the sender
-    /// stops it.
-    Joined { _stop: oneshot::Sender<()> },
     /// Relayed on the core thread with the data connection of this 5-tuple.
     Spliced(FiveTuple),
 }
@@ -179,19 +167,12 @@ impl TcpRelays {
                     })
                     .clone();
                 let joined = match streams.take_for_join(&data) {
-                    Some(JoinTarget::Task(writer)) => {
-                        let (stop_tx, stop) = oneshot::channel();
-                        let join = JoinTo { peer, stop, pace };
-                        writer
-                            .try_send(StreamOut::Join(join))
-                            .is_ok()
-                            .then_some(Held::Joined { _stop: stop_tx })
-                    }
-                    Some(JoinTarget::Core(handover)) => {
+                    Some(handover) => {
                         let spliced = peer.into_std().ok().and_then(|peer| {
                             let joining = Joining {
                                 tuple: data,
                                 client: handover.stream,
+                                tls: handover.tls,
                                 unsent: handover.unsent,
                                 early: handover.rest,
                                 peer,
@@ -210,10 +191,7 @@ impl TcpRelays {
                 if let Some(held) = joined {
                     self.held.insert(id, held);
                 } else {
-                    debug!(
-                        connection = id,
-                        "data connection gone or stuck before joining"
-                    );
+                    debug!(connection = id, "data connection gone before joining");
                     streams.drop_connection(&data);
                 }
             }
@@ -221,7 +199,7 @@ impl TcpRelays {
             TcpAction::Close { id } => match self.held.remove(&id) {
                 Some(Held::Connecting(task)) => task.abort(),
                 Some(Held::Spliced(data)) => splices.close(&data),
-                // Ready: the stream drops. Joined: the dropped sender stops it.
+                // Ready: the stream drops.
                 _ => {}
             },
         }
