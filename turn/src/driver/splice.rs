@@ -43,6 +43,11 @@ enum Way {
 struct End {
     stream: TcpStream,
     tls: Option<Box<ServerConnection>>,
+    /// The TLS session failed on a record: what it decrypted before still
+    /// goes, then the stream ends as failed.
+    broken: bool,
+    /// close_notify is queued.
+    notified: bool,
 }
 
 impl End {
@@ -59,11 +64,15 @@ impl End {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
+            if self.broken {
+                return Err(ErrorKind::InvalidData.into());
+            }
             if tls.read_tls(&mut self.stream)? == 0 {
                 return Ok(0);
             }
-            tls.process_new_packets()
-                .map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))?;
+            self.broken = tls.process_new_packets().is_err();
+            // Records the session answers with (alerts) go now.
+            let _ = flush_records(&mut self.stream, tls);
         }
     }
 
@@ -99,13 +108,20 @@ impl End {
         self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
-    /// Ends this side's incoming stream: close_notify, then FIN.
-    fn shut(&mut self) {
+    /// Ends this side's incoming stream: close_notify, then FIN once it
+    /// is out. False while the close_notify waits for the socket.
+    fn shut(&mut self) -> bool {
         if let Some(tls) = &mut self.tls {
-            tls.send_close_notify();
-            let _ = flush_records(&mut self.stream, tls);
+            if !self.notified {
+                tls.send_close_notify();
+                self.notified = true;
+            }
+            if flush_records(&mut self.stream, tls).is_ok() && tls.wants_write() {
+                return false;
+            }
         }
         let _ = self.stream.shutdown(Shutdown::Write);
+        true
     }
 }
 
@@ -245,8 +261,7 @@ impl Splice {
             Way::ToPeer => (&mut self.peer, &self.to_peer),
             Way::ToClient => (&mut self.client, &self.to_client),
         };
-        if pending.is_empty() && !to.holds_output() {
-            to.shut();
+        if pending.is_empty() && !to.holds_output() && to.shut() {
             Pumped::Ended
         } else {
             Pumped::Idle
@@ -278,8 +293,14 @@ fn write_pending(to: &mut End, pending: &mut Vec<u8>) -> Result<(), ()> {
     if pending.is_empty() {
         return Ok(());
     }
-    let written = to.write_some(pending)?;
-    pending.drain(..written);
+    // A TLS session takes at most its buffer's worth per call.
+    loop {
+        let written = to.write_some(pending)?;
+        pending.drain(..written);
+        if written == 0 || pending.is_empty() {
+            break;
+        }
+    }
     if pending.is_empty() {
         *pending = Vec::new();
     }
@@ -370,10 +391,14 @@ impl Splices {
             client: End {
                 stream: client,
                 tls: joining.tls,
+                broken: false,
+                notified: false,
             },
             peer: End {
                 stream: peer,
                 tls: None,
+                broken: false,
+                notified: false,
             },
             to_peer: joining.early,
             to_client: joining.unsent,
@@ -450,6 +475,11 @@ impl Splices {
         let Some(mut splice) = self.slots.get_mut(slot).and_then(Option::take) else {
             return;
         };
+        if splice.client.tls.is_some() && !splice.client.notified {
+            // A TLS client hears the end from its session too (best
+            // effort: the socket closes now).
+            splice.client.shut();
+        }
         let _ = self.registry.deregister(&mut splice.client.stream);
         let _ = self.registry.deregister(&mut splice.peer.stream);
         if self.by_tuple.get(&splice.tuple) == Some(&slot) {
