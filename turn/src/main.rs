@@ -47,11 +47,10 @@ fn main() -> anyhow::Result<()> {
         .block_on(serve(args, file, config))
 }
 
-/// Threads for tokio (TCP/TLS clients, TCP relays, metrics, signals): the
-/// CPUs the core threads leave, at least one. More would share CPUs with
-/// the core threads, and every frame crossing between them would cost a
-/// context switch (on 2 CPUs, one tokio thread relays TCP clients at 1.25×
-/// the messages per CPU-second of two; BENCHMARKS.md).
+/// Threads for tokio (accepting connections, TLS handshakes, connecting to
+/// TCP peers, metrics, signals): the CPUs the core threads leave, at least
+/// one. The core threads relay everything themselves, so tokio needs no
+/// more and would only share CPUs with them (BENCHMARKS.md).
 /// `TOKIO_WORKER_THREADS` overrides it.
 fn stream_threads(config: &samtale_turn::config::TurnConfig) -> usize {
     if let Some(n) = std::env::var("TOKIO_WORKER_THREADS")
