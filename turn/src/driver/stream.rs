@@ -5,6 +5,8 @@
 //! thread, which polls the connection from then on (see
 //! [`super::client_streams`]).
 
+use std::time::Duration;
+
 use tokio::io::AsyncRead;
 use tokio::net::TcpListener;
 use tracing::debug;
@@ -49,12 +51,7 @@ pub(super) async fn accept(
             Some(settings) => {
                 let acceptor = settings.acceptor();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(
-                        std::time::Duration::from_secs(10),
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => hand_tls_to_core(tls, tuple, shards).await,
                         _ => debug!(%client, "TLS handshake failed"),
                     }
@@ -95,9 +92,31 @@ fn shard_of<'a>(shards: &'a Shards, first: &[u8], tuple: &FiveTuple) -> Option<&
     }
 }
 
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection may take to send its first whole frame: one
+/// that sends nothing (or dribbles) holds no task longer.
+const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Reads until `input` holds a whole first frame: where it lies, or `None`
-/// if the stream ends (or is not STUN) first.
+/// if the stream ends (or is not STUN, or [`FIRST_FRAME_TIMEOUT`] passes)
+/// first.
 async fn read_first_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    input: &mut FrameBuffer,
+    tuple: &FiveTuple,
+) -> Option<std::ops::Range<usize>> {
+    let read = tokio::time::timeout(FIRST_FRAME_TIMEOUT, read_until_frame(reader, input, tuple));
+    match read.await {
+        Ok(first) => first,
+        Err(_) => {
+            debug!(client = %tuple.client, "no first frame in time: closing");
+            None
+        }
+    }
+}
+
+async fn read_until_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
     input: &mut FrameBuffer,
     tuple: &FiveTuple,
@@ -169,4 +188,53 @@ async fn hand_tls_to_core(
             tls: Some(Box::new(session)),
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+    use crate::server::Transport;
+
+    fn tuple() -> FiveTuple {
+        FiveTuple {
+            client: "192.0.2.1:1".parse().unwrap(),
+            server: "192.0.2.2:3478".parse().unwrap(),
+            transport: Transport::Tcp,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_sends_no_whole_frame_in_time_is_let_go() {
+        let (mut near, mut far) = tokio::io::duplex(1024);
+        // Half a ChannelData header, then nothing.
+        far.write_all(&[0x40, 0x00]).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let mut input = FrameBuffer::new();
+        assert_eq!(
+            read_first_frame(&mut near, &mut input, &tuple()).await,
+            None
+        );
+        assert_eq!(start.elapsed(), FIRST_FRAME_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_first_frame_in_pieces_is_found() {
+        let (mut near, mut far) = tokio::io::duplex(1024);
+        let reading = tokio::spawn(async move {
+            let mut input = FrameBuffer::new();
+            let first = read_first_frame(&mut near, &mut input, &tuple()).await;
+            first.map(|range| input.bytes(range).to_vec())
+        });
+        far.write_all(&[0x40, 0x01, 0x00]).await.unwrap();
+        tokio::time::sleep(FIRST_FRAME_TIMEOUT / 2).await;
+        far.write_all(&[0x02, 7, 7, 0, 0]).await.unwrap();
+        assert_eq!(
+            reading.await.unwrap(),
+            Some(vec![0x40, 1, 0, 2, 7, 7, 0, 0])
+        );
+    }
 }
