@@ -15,8 +15,8 @@ use samtale_turn::codec::{Attribute, Method, TransactionId, attr_type};
 use samtale_turn::config::TurnConfig;
 use samtale_turn::driver::{self, Listeners, TurnHandle};
 use samtale_turn::peer_filter::PeerFilter;
-use samtale_turn::server::{FiveTuple, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use samtale_turn::server::{FiveTuple, Stats, Transport};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 
 const BOUND: Duration = Duration::from_secs(10);
@@ -40,6 +40,40 @@ async fn start() -> (TurnHandle, SocketAddr) {
     };
     let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
     (handle, addr)
+}
+
+/// Reads exactly `n` bytes (within [`BOUND`]).
+async fn read_exactly<R: AsyncRead + Unpin>(from: &mut R, n: usize) -> Vec<u8> {
+    let mut got = vec![0u8; n];
+    tokio::time::timeout(BOUND, from.read_exact(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    got
+}
+
+/// Reads to the end of the stream (within [`BOUND`], else fails with
+/// `closes`): the bytes that came before it (an error counts as none).
+async fn read_to_end<R: AsyncRead + Unpin>(from: &mut R, closes: &str) -> usize {
+    let mut rest = Vec::new();
+    tokio::time::timeout(BOUND, from.read_to_end(&mut rest))
+        .await
+        .expect(closes)
+        .unwrap_or(0)
+}
+
+/// Waits (within [`BOUND`]) until the published figures satisfy `holds`.
+async fn wait_for_stats(handle: &TurnHandle, holds: impl Fn(&Stats) -> bool) {
+    let deadline = tokio::time::Instant::now() + BOUND;
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        tick.tick().await;
+        let s = handle.stats.lock().unwrap().clone();
+        if holds(&s) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
+    }
 }
 
 /// Reads one STUN message from a stream (20-byte header, then its length).
@@ -159,49 +193,26 @@ async fn a_plain_tcp_peer_is_relayed_from_the_relayed_address() {
     let junk = [0u8, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42];
     data.stream.write_all(b"hello peer ").await.unwrap();
     data.stream.write_all(&junk).await.unwrap();
-    let mut got = vec![0u8; 11 + junk.len()];
-    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_exactly(&mut at_peer, 11 + junk.len()).await;
     assert_eq!(&got[..11], b"hello peer ");
     assert_eq!(&got[11..], &junk);
     at_peer.write_all(&[9u8; 100_000]).await.unwrap();
-    let mut back = vec![0u8; 100_000];
-    tokio::time::timeout(BOUND, data.stream.read_exact(&mut back))
-        .await
-        .unwrap()
-        .unwrap();
+    let back = read_exactly(&mut data.stream, 100_000).await;
     assert!(back.iter().all(|b| *b == 9));
     // The figures count relayed bytes while the connection lasts.
-    let deadline = tokio::time::Instant::now() + BOUND;
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        tick.tick().await;
-        let s = handle.stats.lock().unwrap().clone();
-        if s.peer_connections == 1 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
-    }
+    wait_for_stats(&handle, |s| {
+        s.peer_connections == 1 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19
+    })
+    .await;
 
     // The peer goes: the data connection ends, the core forgets it.
     drop(at_peer);
-    let mut rest = Vec::new();
-    let n = tokio::time::timeout(BOUND, data.stream.read_to_end(&mut rest))
-        .await
-        .expect("the data connection closes")
-        .unwrap_or(0);
+    let n = read_to_end(&mut data.stream, "the data connection closes").await;
     assert_eq!(n, 0);
-    let deadline = tokio::time::Instant::now() + BOUND;
-    loop {
-        tick.tick().await;
-        let s = handle.stats.lock().unwrap().clone();
-        if s.peer_connections == 0 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{s:?}");
-    }
+    wait_for_stats(&handle, |s| {
+        s.peer_connections == 0 && s.bytes_to_clients >= 100_000 && s.bytes_to_peers >= 19
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -255,18 +266,10 @@ async fn a_peer_connecting_in_is_announced_and_closes_with_the_allocation() {
         .await;
     assert!(resp.is_success());
     peer.write_all(b"from the peer").await.unwrap();
-    let mut got = [0u8; 13];
-    tokio::time::timeout(BOUND, data.stream.read_exact(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_exactly(&mut data.stream, 13).await;
     assert_eq!(&got, b"from the peer");
     drop(control);
-    let mut rest = Vec::new();
-    let n = tokio::time::timeout(BOUND, peer.read_to_end(&mut rest))
-        .await
-        .expect("the peer connection closes with the allocation")
-        .unwrap_or(0);
+    let n = read_to_end(&mut peer, "the peer connection closes with the allocation").await;
     assert_eq!(n, 0);
 }
 
@@ -290,17 +293,9 @@ async fn bytes_sent_before_and_behind_the_bind_arrive_after_the_answer() {
     let resp = read_message(&mut data.stream).await;
     assert_eq!(resp.msg().transaction_id(), &tid);
     assert!(resp.is_success(), "{:?}", resp.error_code());
-    let mut got = [0u8; 16];
-    tokio::time::timeout(BOUND, data.stream.read_exact(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_exactly(&mut data.stream, 16).await;
     assert_eq!(&got, b"peer spoke first");
-    let mut got = [0u8; 12];
-    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_exactly(&mut at_peer, 12).await;
     assert_eq!(&got, b"right behind");
 }
 
@@ -320,11 +315,7 @@ async fn a_challenged_bind_retries_on_its_connection_and_a_refused_one_closes_it
         )
         .await;
     assert_eq!(resp.error_code(), Some(400));
-    let mut rest = Vec::new();
-    let n = tokio::time::timeout(BOUND, guess.stream.read_to_end(&mut rest))
-        .await
-        .expect("a refused data connection is closed")
-        .unwrap_or(0);
+    let n = read_to_end(&mut guess.stream, "a refused data connection is closed").await;
     assert_eq!(n, 0);
 
     let mut data = StreamClient::connect(server, &control.client).await;
@@ -341,11 +332,7 @@ async fn a_challenged_bind_retries_on_its_connection_and_a_refused_one_closes_it
         .await;
     assert!(resp.is_success(), "{:?}", resp.error_code());
     data.stream.write_all(b"bound").await.unwrap();
-    let mut got = [0u8; 5];
-    tokio::time::timeout(BOUND, at_peer.read_exact(&mut got))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = read_exactly(&mut at_peer, 5).await;
     assert_eq!(&got, b"bound");
 }
 
