@@ -76,32 +76,7 @@ async fn start(config: TurnConfig, tls: bool) -> Turn {
 fn certificate() -> (PathBuf, PathBuf) {
     let n: u64 = rand::random();
     let dir = std::env::temp_dir().join(format!("samtale-turn-tls-{n:x}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = std::process::Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl (run ./scripts/test.sh)")
-        .success();
-    assert!(ok);
-    (cert, key)
+    samtale_turn::driver::tls::self_signed_localhost(&dir).expect("openssl (run ./scripts/test.sh)")
 }
 
 /// `turnutils_peer` echoing on a free loopback port.

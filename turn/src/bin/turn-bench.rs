@@ -80,28 +80,6 @@ struct Tls {
     key: PathBuf,
 }
 
-/// A self-signed P-256 certificate for localhost in a fresh directory.
-fn certificate() -> anyhow::Result<(PathBuf, PathBuf)> {
-    let dir = std::env::temp_dir().join(format!("turn-bench-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let ok = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .context("openssl")?
-        .success();
-    if !ok {
-        bail!("openssl could not make a certificate");
-    }
-    Ok((cert, key))
-}
-
 const SECRET: &str = "bench-secret";
 
 struct Proc(Child);
@@ -368,7 +346,8 @@ fn main() -> anyhow::Result<()> {
     const SERVERS: [&str; 2] = ["coturn", "samtale-turn"];
     let mode = args.mode();
     let certificate = if mode == Mode::ClientTls {
-        Some(certificate()?)
+        let dir = std::env::temp_dir().join(format!("turn-bench-tls-{}", std::process::id()));
+        Some(samtale_turn::driver::tls::self_signed_localhost(&dir).context("openssl")?)
     } else {
         None
     };

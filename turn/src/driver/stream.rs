@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncRead;
 use tokio::net::TcpListener;
+use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
 use super::frames::FrameBuffer;
@@ -52,7 +53,7 @@ pub(super) async fn accept(
                 let acceptor = settings.acceptor();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => hand_tls_to_core(tls, tuple, shards).await,
+                        Ok(Ok(tls)) => hand_to_core(tls, tuple, shards).await,
                         _ => debug!(%client, "TLS handshake failed"),
                     }
                 });
@@ -137,9 +138,28 @@ async fn read_until_frame<R: AsyncRead + Unpin>(
     }
 }
 
-/// Reads a plain TCP connection up to its first whole frame and hands it,
-/// with everything read, to its shard's core thread.
-async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shards: Shards) {
+/// A connection as tokio holds it, and what the core thread takes of it.
+trait HandOver: AsyncRead + Unpin {
+    fn into_parts(self) -> (tokio::net::TcpStream, Option<Box<ServerConnection>>);
+}
+
+impl HandOver for tokio::net::TcpStream {
+    fn into_parts(self) -> (tokio::net::TcpStream, Option<Box<ServerConnection>>) {
+        (self, None)
+    }
+}
+
+impl HandOver for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn into_parts(self) -> (tokio::net::TcpStream, Option<Box<ServerConnection>>) {
+        let (stream, session) = self.into_inner();
+        (stream, Some(Box::new(session)))
+    }
+}
+
+/// Reads a connection (for TLS, after the handshake) up to its first whole
+/// frame and hands it, with everything read and its TLS session, to its
+/// shard's core thread.
+async fn hand_to_core<S: HandOver>(mut stream: S, tuple: FiveTuple, shards: Shards) {
     let mut input = FrameBuffer::new();
     let Some(first) = read_first_frame(&mut stream, &mut input, &tuple).await else {
         return;
@@ -147,6 +167,7 @@ async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shard
     let Some(events) = shard_of(&shards, input.bytes(first), &tuple) else {
         return;
     };
+    let (stream, tls) = stream.into_parts();
     // Non-blocking, as the core thread's poller needs it.
     let Ok(stream) = stream.into_std() else {
         return;
@@ -156,36 +177,7 @@ async fn hand_to_core(mut stream: tokio::net::TcpStream, tuple: FiveTuple, shard
             tuple,
             stream,
             input,
-            tls: None,
-        })
-        .await;
-}
-
-/// Reads a TLS connection (handshake done) up to its first whole frame and
-/// hands it, with what was read and its TLS session, to its shard's core
-/// thread.
-async fn hand_tls_to_core(
-    mut stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-    tuple: FiveTuple,
-    shards: Shards,
-) {
-    let mut input = FrameBuffer::new();
-    let Some(first) = read_first_frame(&mut stream, &mut input, &tuple).await else {
-        return;
-    };
-    let Some(events) = shard_of(&shards, input.bytes(first), &tuple) else {
-        return;
-    };
-    let (stream, session) = stream.into_inner();
-    let Ok(stream) = stream.into_std() else {
-        return;
-    };
-    events
-        .send(Event::StreamAdopted {
-            tuple,
-            stream,
-            input,
-            tls: Some(Box::new(session)),
+            tls,
         })
         .await;
 }

@@ -52,19 +52,8 @@ pub(super) fn tls_pair() -> (
     }
 
     let dir = std::env::temp_dir().join(format!("samtale-core-tls-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (run ./scripts/test.sh)");
-    assert!(made.success());
+    let (cert, key) =
+        super::tls::self_signed_localhost(&dir).expect("openssl (run ./scripts/test.sh)");
     let settings = super::TlsSettings::new(cert, key).unwrap();
     let server_config = settings.acceptor().config().clone();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -93,3 +93,26 @@ impl TlsSettings {
         }
     }
 }
+
+/// Makes a self-signed P-256 certificate for `localhost` in `dir`
+/// (`cert.pem`, `key.pem`) with the `openssl` command. For tests,
+/// benchmarks and trying the server out, not for serving clients.
+pub fn self_signed_localhost(dir: &Path) -> std::io::Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir)?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    if !made.success() {
+        return Err(std::io::Error::other(
+            "openssl could not make a certificate",
+        ));
+    }
+    Ok((cert, key))
+}
