@@ -10,7 +10,6 @@
 //! with what it holds (and its TLS session) and is relayed raw with its
 //! peer connection on this thread too ([`super::splice`]).
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::OwnedFd;
@@ -21,6 +20,7 @@ use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
 use super::frames::FrameBuffer;
+use super::slots::Slots;
 use crate::server::FiveTuple;
 
 /// Bytes waiting for a slow client before frames to it are dropped, as a
@@ -135,9 +135,7 @@ pub(super) struct Handover {
 pub(super) struct ClientStreams {
     registry: Registry,
     first_token: usize,
-    slots: Vec<Option<CoreStream>>,
-    free: Vec<usize>,
-    by_tuple: HashMap<FiveTuple, usize>,
+    conns: Slots<FiveTuple, CoreStream>,
     /// Slots with bytes to write at the end of the turn.
     dirty: Vec<usize>,
     /// Connections closed here whose end the core has not heard of yet.
@@ -149,9 +147,7 @@ impl ClientStreams {
         ClientStreams {
             registry,
             first_token,
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_tuple: HashMap::new(),
+            conns: Slots::new(),
             dirty: Vec::new(),
             closed: Vec::new(),
         }
@@ -171,22 +167,16 @@ impl ClientStreams {
         input: FrameBuffer,
         tls: Option<Box<ServerConnection>>,
     ) -> Option<Token> {
-        let slot = self.free.pop().unwrap_or(self.slots.len());
-        let token = Token(self.first_token + slot);
+        let token = Token(self.first_token + self.conns.next_slot());
         let mut stream = TcpStream::from_std(stream);
         if let Err(e) =
             self.registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
         {
             debug!(client = %tuple.client, error = %e, "client connection not polled");
-            self.free.push(slot);
             return None;
         }
-        if slot == self.slots.len() {
-            self.slots.push(None);
-        }
-        let entry = self.slots.get_mut(slot)?;
-        *entry = Some(CoreStream {
+        let conn = CoreStream {
             stream,
             tuple,
             input,
@@ -194,8 +184,8 @@ impl ClientStreams {
             tls,
             closing: false,
             dirty: false,
-        });
-        self.by_tuple.insert(tuple, slot);
+        };
+        let slot = self.conns.insert(tuple, conn);
         // A TLS session may hold records to send (session tickets).
         self.mark_dirty(slot);
         Some(token)
@@ -207,14 +197,14 @@ impl ClientStreams {
 
     pub(super) fn get_mut(&mut self, token: Token) -> Option<&mut CoreStream> {
         let slot = self.slot(token)?;
-        self.slots.get_mut(slot)?.as_mut()
+        self.conns.get_mut(slot)
     }
 
     /// Queues a frame for the client of `tuple` (dropped if it is gone or
     /// stuck).
     pub(super) fn send(&mut self, tuple: &FiveTuple, frame: &[u8]) {
-        if let Some(&slot) = self.by_tuple.get(tuple) {
-            let Some(Some(conn)) = self.slots.get_mut(slot) else {
+        if let Some(slot) = self.conns.slot_of(tuple) {
+            let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
             if conn.unsent.len() + frame.len() > MAX_UNSENT {
@@ -227,7 +217,7 @@ impl ClientStreams {
 
     /// Lists the connection of `slot` to be written at the end of the turn.
     fn mark_dirty(&mut self, slot: usize) {
-        if let Some(Some(conn)) = self.slots.get_mut(slot)
+        if let Some(conn) = self.conns.get_mut(slot)
             && !conn.dirty
         {
             conn.dirty = true;
@@ -246,7 +236,7 @@ impl ClientStreams {
     /// Writes what every connection has queued (at the end of a turn).
     pub(super) fn flush(&mut self) {
         while let Some(slot) = self.dirty.pop() {
-            if let Some(Some(conn)) = self.slots.get_mut(slot) {
+            if let Some(conn) = self.conns.get_mut(slot) {
                 conn.dirty = false;
             }
             self.write(slot);
@@ -261,7 +251,7 @@ impl ClientStreams {
     }
 
     fn write(&mut self, slot: usize) {
-        let Some(Some(conn)) = self.slots.get_mut(slot) else {
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         let mut failed = conn.write_out();
@@ -300,7 +290,7 @@ impl ClientStreams {
     }
 
     fn close_after_writing(&mut self, slot: usize) {
-        if let Some(Some(conn)) = self.slots.get_mut(slot) {
+        if let Some(conn) = self.conns.get_mut(slot) {
             conn.closing = true;
         }
         self.write(slot);
@@ -319,13 +309,8 @@ impl ClientStreams {
     }
 
     fn remove_slot(&mut self, slot: usize) -> Option<CoreStream> {
-        let mut conn = self.slots.get_mut(slot)?.take()?;
+        let (_, mut conn) = self.conns.remove(slot)?;
         let _ = self.registry.deregister(&mut conn.stream);
-        // (A new connection from the same address may hold the entry now.)
-        if self.by_tuple.get(&conn.tuple) == Some(&slot) {
-            self.by_tuple.remove(&conn.tuple);
-        }
-        self.free.push(slot);
         Some(conn)
     }
 
@@ -337,7 +322,7 @@ impl ClientStreams {
     /// The client's ConnectionBind was refused: its answer is written, then
     /// the connection closes.
     pub(super) fn refuse(&mut self, tuple: &FiveTuple) {
-        if let Some(&slot) = self.by_tuple.get(tuple) {
+        if let Some(slot) = self.conns.slot_of(tuple) {
             self.close_after_writing(slot);
         }
     }
@@ -347,7 +332,7 @@ impl ClientStreams {
     /// where it is relayed (or, if that fails to start, from
     /// [`Self::note_closed`]).
     pub(super) fn take_for_join(&mut self, tuple: &FiveTuple) -> Option<Handover> {
-        let slot = *self.by_tuple.get(tuple)?;
+        let slot = self.conns.slot_of(tuple)?;
         let conn = self.remove_slot(slot)?;
         Some(Handover {
             stream: StdTcpStream::from(OwnedFd::from(conn.stream)),
@@ -359,7 +344,7 @@ impl ClientStreams {
 
     /// Closes the connection of `tuple`.
     pub(super) fn drop_connection(&mut self, tuple: &FiveTuple) {
-        if let Some(&slot) = self.by_tuple.get(tuple) {
+        if let Some(slot) = self.conns.slot_of(tuple) {
             self.close_slot(slot);
         }
     }

@@ -20,6 +20,7 @@ mod pace;
 mod relay;
 mod send_batch;
 mod shards;
+mod slots;
 mod splice;
 mod stream;
 mod tcp_relay;

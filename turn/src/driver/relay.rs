@@ -12,10 +12,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 
 // A fast, per-process randomly seeded hash (looked up for every packet).
-use foldhash::HashMap;
 
 use mio::net::UdpSocket;
 use mio::{Interest, Registry, Token};
+
+use super::slots::Slots;
 
 use crate::codec::AddressFamily;
 use crate::server::{FiveTuple, RelayAllocator, RelayError, RelayTransport};
@@ -156,13 +157,11 @@ impl RelayAllocator for SocketRelays {
 }
 
 /// The relay sockets the event loop polls: tokens from `first_token` on
-/// index a slab; relay addresses map to slots for sending.
+/// name slots; relay addresses find them for sending.
 pub(super) struct RelaySockets {
     registry: Registry,
     first_token: usize,
-    slots: Vec<Option<(SocketAddr, UdpSocket)>>,
-    free: Vec<usize>,
-    by_addr: HashMap<SocketAddr, usize>,
+    sockets: Slots<SocketAddr, UdpSocket>,
 }
 
 impl RelaySockets {
@@ -170,51 +169,39 @@ impl RelaySockets {
         RelaySockets {
             registry,
             first_token,
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_addr: HashMap::default(),
+            sockets: Slots::new(),
         }
     }
 
     fn insert(&mut self, relay: SocketAddr, mut socket: UdpSocket) {
-        let slot = self.free.pop().unwrap_or(self.slots.len());
-        let token = Token(self.first_token + slot);
+        let token = Token(self.first_token + self.sockets.next_slot());
         if let Err(e) = self
             .registry
             .register(&mut socket, token, Interest::READABLE)
         {
             tracing::warn!(%relay, error = %e, "relay socket not polled");
         }
-        if slot == self.slots.len() {
-            self.slots.push(None);
-        }
-        if let Some(entry) = self.slots.get_mut(slot) {
-            *entry = Some((relay, socket));
-            self.by_addr.insert(relay, slot);
-        }
+        self.sockets.insert(relay, socket);
     }
 
     fn remove(&mut self, relay: SocketAddr) {
-        let Some(slot) = self.by_addr.remove(&relay) else {
+        let Some(slot) = self.sockets.slot_of(&relay) else {
             return;
         };
-        if let Some((_, mut socket)) = self.slots.get_mut(slot).and_then(Option::take) {
+        if let Some((_, mut socket)) = self.sockets.remove(slot) {
             let _ = self.registry.deregister(&mut socket);
-            self.free.push(slot);
         }
     }
 
     /// The socket polled under `token`, with its relay address.
     pub(super) fn by_token(&self, token: Token) -> Option<(SocketAddr, &UdpSocket)> {
-        let slot = token.0.checked_sub(self.first_token)?;
-        let (relay, socket) = self.slots.get(slot)?.as_ref()?;
-        Some((*relay, socket))
+        self.sockets.get(token.0.checked_sub(self.first_token)?)
     }
 
     /// The socket of the relay address `relay`.
     pub(super) fn by_addr(&self, relay: &SocketAddr) -> Option<&UdpSocket> {
-        let slot = *self.by_addr.get(relay)?;
-        self.slots.get(slot)?.as_ref().map(|(_, s)| s)
+        let (_, socket) = self.sockets.get(self.sockets.slot_of(relay)?)?;
+        Some(socket)
     }
 }
 

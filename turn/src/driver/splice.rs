@@ -13,7 +13,6 @@
 //!   delivered, the other side's sending is shut, and both connections
 //!   close, as coturn does.
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::{Arc, Mutex};
@@ -25,6 +24,7 @@ use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
 use super::pace::Pace;
+use super::slots::Slots;
 use crate::server::FiveTuple;
 
 /// Bytes of the shared buffer: one read's worth.
@@ -327,9 +327,7 @@ pub(super) struct Joining {
 pub(super) struct Splices {
     registry: Registry,
     first_token: usize,
-    slots: Vec<Option<Splice>>,
-    free: Vec<usize>,
-    by_tuple: HashMap<FiveTuple, usize>,
+    pairs: Slots<FiveTuple, Splice>,
     scratch: Vec<u8>,
     /// Paused connections and when they may read again.
     paused: Vec<(Instant, usize)>,
@@ -345,9 +343,7 @@ impl Splices {
         Splices {
             registry,
             first_token,
-            slots: Vec::new(),
-            free: Vec::new(),
-            by_tuple: HashMap::new(),
+            pairs: Slots::new(),
             scratch: vec![0; SCRATCH],
             paused: Vec::new(),
             ended: Vec::new(),
@@ -363,8 +359,7 @@ impl Splices {
     /// Starts relaying a joined pair; false if the poller refused it (both
     /// connections then close).
     pub(super) fn join(&mut self, joining: Joining) -> bool {
-        let slot = self.free.pop().unwrap_or(self.slots.len());
-        let base = self.first_token + 2 * slot;
+        let base = self.first_token + 2 * self.pairs.next_slot();
         let mut client = TcpStream::from_std(joining.client);
         let mut peer = TcpStream::from_std(joining.peer);
         let both = Interest::READABLE | Interest::WRITABLE;
@@ -375,18 +370,11 @@ impl Splices {
         if let Err(e) = registered {
             debug!(client = %joining.tuple.client, error = %e, "data connection not polled");
             let _ = self.registry.deregister(&mut client);
-            self.free.push(slot);
             return false;
-        }
-        if slot == self.slots.len() {
-            self.slots.push(None);
         }
         let early = joining.early.len() as u64;
-        let Some(entry) = self.slots.get_mut(slot) else {
-            return false;
-        };
         // Registering reports both writable: the first turn writes these.
-        *entry = Some(Splice {
+        let splice = Splice {
             tuple: joining.tuple,
             client: End {
                 stream: client,
@@ -406,8 +394,8 @@ impl Splices {
             pace: joining.pace,
             paused_until: None,
             ending: None,
-        });
-        self.by_tuple.insert(joining.tuple, slot);
+        };
+        self.pairs.insert(joining.tuple, splice);
         self.unreported.0 += early;
         true
     }
@@ -422,7 +410,7 @@ impl Splices {
         let Some(slot) = self.slot(token) else {
             return false;
         };
-        let Some(Some(splice)) = self.slots.get_mut(slot) else {
+        let Some(splice) = self.pairs.get_mut(slot) else {
             return false;
         };
         let before = splice.relayed;
@@ -466,13 +454,13 @@ impl Splices {
     /// The core closed the data connection of `tuple` (its allocation is
     /// gone, say): both connections close now.
     pub(super) fn close(&mut self, tuple: &FiveTuple) {
-        if let Some(&slot) = self.by_tuple.get(tuple) {
+        if let Some(slot) = self.pairs.slot_of(tuple) {
             self.end(slot);
         }
     }
 
     fn end(&mut self, slot: usize) {
-        let Some(mut splice) = self.slots.get_mut(slot).and_then(Option::take) else {
+        let Some((_, mut splice)) = self.pairs.remove(slot) else {
             return;
         };
         if splice.client.tls.is_some() && !splice.client.notified {
@@ -482,11 +470,7 @@ impl Splices {
         }
         let _ = self.registry.deregister(&mut splice.client.stream);
         let _ = self.registry.deregister(&mut splice.peer.stream);
-        if self.by_tuple.get(&splice.tuple) == Some(&slot) {
-            self.by_tuple.remove(&splice.tuple);
-        }
         self.paused.retain(|&(_, s)| s != slot);
-        self.free.push(slot);
         self.ended.push(splice.tuple);
     }
 
@@ -616,7 +600,7 @@ mod tests {
         }
 
         fn relayed(&self) -> (u64, u64) {
-            self.splices.slots[0].as_ref().unwrap().relayed
+            self.splices.pairs.get(0).unwrap().1.relayed
         }
     }
 
@@ -657,7 +641,7 @@ mod tests {
         writer.set_nonblocking(false).unwrap();
         let sent = data.clone();
         let feeding = std::thread::spawn(move || writer.write_all(&sent));
-        let held = |rig: &Rig| rig.splices.slots[0].as_ref().unwrap().to_client.len();
+        let held = |rig: &Rig| rig.splices.pairs.get(0).unwrap().1.to_client.len();
         // The client reads nothing until the splice holds bytes for it.
         let mut most_held = 0;
         for _ in 0..1000 {
