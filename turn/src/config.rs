@@ -116,6 +116,11 @@ pub struct TurnConfig {
     /// TCP peer connections per TCP allocation, pending or joined (508
     /// beyond; an incoming one is closed). Default 32.
     pub max_connections_per_allocation: usize,
+    /// How long a client TCP/TLS connection may stay open without an
+    /// allocation: after it opens, and after its allocation ends. Then the
+    /// server closes it. Default 60 s, as coturn's `max-allocate-timeout`;
+    /// zero never closes.
+    pub allocate_timeout: Duration,
     /// Relayed bytes per second per allocation, both directions together
     /// (0 = no cap). Over the cap packets are dropped. Default 2.5 MB/s
     /// (20 Mbit/s: a 32-person call's simulcast downlink fits).
@@ -173,6 +178,7 @@ impl Default for TurnConfig {
             max_channels_per_allocation: 32,
             tcp_relay: true,
             max_connections_per_allocation: 32,
+            allocate_timeout: Duration::from_secs(60),
             max_bandwidth_per_allocation: 2_500_000,
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),

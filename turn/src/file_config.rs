@@ -71,6 +71,10 @@ pub struct FileConfig {
     pub tcp_relay: bool,
     /// TCP peer connections per TCP allocation. Default 32.
     pub max_connections_per_allocation: usize,
+    /// Seconds a client TCP/TLS connection may stay open without an
+    /// allocation (after it opens, and after its allocation ends). Default
+    /// 60, as coturn's `max-allocate-timeout`; 0 never closes.
+    pub allocate_timeout_seconds: u64,
     /// Metrics and health endpoint (`/metrics`, `/healthz`). Default
     /// `127.0.0.1:9641`; `""` disables.
     pub metrics_listen: Option<SocketAddr>,
@@ -105,6 +109,7 @@ impl Default for FileConfig {
             alternate_servers: Vec::new(),
             tcp_relay: t.tcp_relay,
             max_connections_per_allocation: t.max_connections_per_allocation,
+            allocate_timeout_seconds: t.allocate_timeout.as_secs(),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9641))),
             drain_seconds: 60,
         }
@@ -223,6 +228,7 @@ impl FileConfig {
             max_bandwidth_per_allocation: self.max_bandwidth_per_allocation,
             tcp_relay: self.tcp_relay,
             max_connections_per_allocation: self.max_connections_per_allocation,
+            allocate_timeout: Duration::from_secs(self.allocate_timeout_seconds),
             alternate_servers: self.alternate_servers.clone(),
             channel_range,
             allowed_peers: allowed,
@@ -265,7 +271,7 @@ mod tests {
     #[test]
     fn values_reach_the_core() {
         let c = FileConfig::parse(
-            "realm = \"eu\"\nregion = \"eu-north-1\"\nrest_secrets = [\"s1\", \"s2\"]\nusers = [\"u:p\"]\nallowed_peers = [\"127.0.0.1\"]\nchannel_range = \"strict\"\nrelay_ports = \"50000-50010\"\nexternal_ip = \"203.0.113.9\"",
+            "realm = \"eu\"\nregion = \"eu-north-1\"\nrest_secrets = [\"s1\", \"s2\"]\nusers = [\"u:p\"]\nallowed_peers = [\"127.0.0.1\"]\nchannel_range = \"strict\"\nrelay_ports = \"50000-50010\"\nexternal_ip = \"203.0.113.9\"\nallocate_timeout_seconds = 15",
         )
         .unwrap();
         let t = c.turn_config().unwrap();
@@ -274,5 +280,28 @@ mod tests {
         assert_eq!(t.channel_range, ChannelRange::Strict);
         assert_eq!(t.relay_ports, 50000..=50010);
         assert_eq!(t.external_ipv4, Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(t.allocate_timeout, Duration::from_secs(15));
+    }
+
+    /// Every key the example file documents (commented out, with its
+    /// default) parses and gives a usable config.
+    #[test]
+    fn the_example_file_uncommented_parses() {
+        let example = include_str!("../samtale-turn.example.toml");
+        let keys: Vec<&str> = example
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .filter(|line| {
+                let key = line.split(" = ").next().unwrap_or_default();
+                line.contains(" = ") && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            })
+            .collect();
+        assert!(
+            keys.iter()
+                .any(|k| k.starts_with("allocate_timeout_seconds"))
+        );
+        let text = keys.join("\n");
+        let config = FileConfig::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        config.turn_config().unwrap();
     }
 }

@@ -45,6 +45,18 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.peer_connections as u64,
     );
     metric(
+        "turn_unallocated_connections",
+        "gauge",
+        "Client TCP/TLS connections without an allocation.",
+        stats.unallocated_connections as u64,
+    );
+    metric(
+        "turn_idle_connections_closed_total",
+        "counter",
+        "Client TCP/TLS connections closed for holding no allocation past allocate_timeout.",
+        stats.idle_connections_closed,
+    );
+    metric(
         "turn_allocations_created_total",
         "counter",
         "Allocations created.",

@@ -22,6 +22,10 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn start() -> (TurnHandle, SocketAddr) {
+    start_with(TurnConfig::default().allocate_timeout).await
+}
+
+async fn start_with(allocate_timeout: Duration) -> (TurnHandle, SocketAddr) {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     let listeners = Listeners {
@@ -36,6 +40,7 @@ async fn start() -> (TurnHandle, SocketAddr) {
         // Data connections must find the core thread of their peer
         // connection.
         core_threads: 2,
+        allocate_timeout,
         ..TurnConfig::default()
     };
     let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
@@ -358,4 +363,38 @@ async fn the_largest_stun_message_over_tcp_is_answered() {
     let resp = read_message(&mut stream).await;
     assert_eq!(resp.msg().transaction_id(), &tid);
     assert!(resp.is_success(), "{:?}", resp.error_code());
+}
+
+/// A connection that holds no allocation is closed after the allocate
+/// timeout (1 s here), Binding requests or not; one with an allocation
+/// stays, until its allocation ends and the timeout passes again.
+#[tokio::test]
+async fn connections_without_an_allocation_are_closed_after_the_allocate_timeout() {
+    let (handle, server) = start_with(Duration::from_secs(1)).await;
+    let user = Client::rest(common::tcp("127.0.0.1:1"), "alice", SECRET, secs(600));
+    let mut idle = StreamClient::connect(server, &user).await;
+    let mut allocated = StreamClient::connect(server, &user).await;
+    let resp = allocated
+        .transact(Method::ALLOCATE, &[Attribute::RequestedTransport(17)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    let resp = idle.transact(Method::BINDING, &[]).await;
+    assert!(resp.is_success());
+
+    let n = read_to_end(&mut idle.stream, "an idle connection is closed").await;
+    assert_eq!(n, 0);
+    wait_for_stats(&handle, |s| s.idle_connections_closed == 1).await;
+    let resp = allocated.transact(Method::REFRESH, &[]).await;
+    assert!(resp.is_success(), "the allocated connection stays open");
+
+    let resp = allocated
+        .transact(Method::REFRESH, &[Attribute::Lifetime(0)])
+        .await;
+    assert!(resp.is_success());
+    let n = read_to_end(&mut allocated.stream, "closed once its allocation ended").await;
+    assert_eq!(n, 0);
+    wait_for_stats(&handle, |s| {
+        s.idle_connections_closed == 2 && s.unallocated_connections == 0
+    })
+    .await;
 }

@@ -319,9 +319,10 @@ impl ClientStreams {
         self.closed.pop()
     }
 
-    /// The client's ConnectionBind was refused: its answer is written, then
-    /// the connection closes.
-    pub(super) fn refuse(&mut self, tuple: &FiveTuple) {
+    /// Closes the connection of `tuple` once what is queued for it is
+    /// written: its ConnectionBind was refused, or it held no allocation in
+    /// time.
+    pub(super) fn close_when_written(&mut self, tuple: &FiveTuple) {
         if let Some(slot) = self.conns.slot_of(tuple) {
             self.close_after_writing(slot);
         }
@@ -517,7 +518,7 @@ mod tests {
             .adopt(server, tuple, FrameBuffer::new(), Some(Box::new(session)))
             .unwrap();
         streams.send(&tuple, b"answer");
-        streams.refuse(&tuple);
+        streams.close_when_written(&tuple);
         assert_eq!(streams.take_closed(), Some(tuple));
         let mut got = Vec::new();
         loop {
@@ -580,7 +581,7 @@ mod tests {
         let poll = Poll::new().unwrap();
         let (mut streams, token, tuple, mut client) = adopted(&poll);
         streams.send(&tuple, b"answer");
-        streams.refuse(&tuple);
+        streams.close_when_written(&tuple);
         assert!(streams.get_mut(token).is_none());
         assert_eq!(streams.take_closed(), Some(tuple));
         let mut got = Vec::new();

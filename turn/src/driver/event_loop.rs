@@ -469,6 +469,7 @@ impl EventLoop {
             } => {
                 // Its first frames are already read: handled next turn.
                 if let Some(token) = self.out.streams.adopt(stream, tuple, input, tls) {
+                    self.server.handle_connection_opened(now, tuple);
                     self.revisit(token);
                 }
             }

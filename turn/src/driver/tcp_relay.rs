@@ -195,7 +195,9 @@ impl TcpRelays {
                     streams.drop_connection(&data);
                 }
             }
-            TcpAction::Refuse { data } => streams.refuse(&data),
+            TcpAction::Refuse { data: tuple } | TcpAction::CloseClient { tuple } => {
+                streams.close_when_written(&tuple)
+            }
             TcpAction::Close { id } => match self.held.remove(&id) {
                 Some(Held::Connecting(task)) => task.abort(),
                 Some(Held::Spliced(data)) => splices.close(&data),

@@ -7,7 +7,11 @@
 //!   [`crate::codec::stream_frame_len`]) from a client on a listener;
 //! * [`TurnServer::handle_peer`] for every datagram on a relay socket;
 //! * [`TurnServer::handle_timeout`] when [`TurnServer::poll_timeout`] is due;
-//! * [`TurnServer::handle_connection_closed`] when a TCP/TLS client goes.
+//! * [`TurnServer::handle_connection_opened`] and
+//!   [`TurnServer::handle_connection_closed`] when a TCP/TLS client comes
+//!   and goes;
+//! * [`TurnServer::poll_tcp_action`] after each call, for connections to
+//!   open, join or close.
 //!
 //! Each input yields at most one [`Transmit`], borrowing the input or an
 //! internal buffer, so the hot relay path allocates nothing. Relay sockets
@@ -24,6 +28,7 @@ mod stats;
 mod table;
 mod tcp_relay;
 mod types;
+mod unallocated;
 
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -45,6 +50,7 @@ use reply::{RequestInfo, code, write_unauthenticated};
 use stats::Counters;
 use table::{AllocationId, AllocationTable};
 use tcp_relay::PeerConnections;
+use unallocated::UnallocatedStreams;
 
 /// Where the bytes of a pending transmit are.
 #[derive(Debug)]
@@ -80,6 +86,7 @@ pub struct TurnServer<A: RelayAllocator> {
     allocator: A,
     table: AllocationTable,
     connections: PeerConnections,
+    unallocated: UnallocatedStreams,
     epoch: Instant,
     unix_at_epoch: u64,
     scratch: Vec<u8>,
@@ -114,6 +121,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             allocator,
             table: AllocationTable::default(),
             connections: PeerConnections::default(),
+            unallocated: UnallocatedStreams::default(),
             epoch: now,
             unix_at_epoch: unix_now,
             scratch: Vec::with_capacity(2048),
@@ -221,6 +229,14 @@ impl<A: RelayAllocator> TurnServer<A> {
         self.finish(pending, data)
     }
 
+    /// A TCP/TLS client connection opened at `now`. Unless it allocates or
+    /// becomes a data connection within
+    /// [`TurnConfig::allocate_timeout`], [`Self::poll_tcp_action`] asks to
+    /// close it ([`TcpAction::CloseClient`]).
+    pub fn handle_connection_opened(&mut self, now: Instant, tuple: FiveTuple) {
+        self.unallocated_from(now, tuple);
+    }
+
     /// A TCP/TLS client connection closed: its allocation goes (RFC 8656
     /// §3.1), and with a data connection its peer connection (RFC 6062).
     pub fn handle_connection_closed(&mut self, tuple: FiveTuple) {
@@ -228,26 +244,48 @@ impl<A: RelayAllocator> TurnServer<A> {
             self.delete(id);
         }
         self.close_data_connection(&tuple);
+        self.unallocated.stop(&tuple);
     }
 
-    /// Expires allocations, permissions, channels and unbound TCP peer
-    /// connections due at `now`.
+    /// Expires allocations, permissions, channels, unbound TCP peer
+    /// connections and client connections without an allocation due at
+    /// `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (id, gone) in self.table.expire(now, self.config.channel_cooldown) {
             tracing::debug!(parent: &gone.span, "allocation expired");
             self.counters.allocations_deleted += 1;
             self.allocator.close(gone.relay);
             self.connections.close_allocation(id);
+            self.unallocated_from(now, gone.five_tuple);
         }
         self.connections.expire(now);
+        for tuple in self.unallocated.expire(now) {
+            tracing::debug!(client = %tuple.client, "no allocation in time: closing the connection");
+            self.counters.idle_connections_closed += 1;
+            self.connections
+                .push_action(TcpAction::CloseClient { tuple });
+        }
     }
 
     /// When [`Self::handle_timeout`] next has work; `None` when nothing is
     /// held.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.table.next_timeout(), self.connections.next_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [
+            self.table.next_timeout(),
+            self.connections.next_timeout(),
+            self.unallocated.next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// `tuple` (if a stream) holds no allocation from `now`: it has
+    /// [`TurnConfig::allocate_timeout`] to get one.
+    fn unallocated_from(&mut self, now: Instant, tuple: FiveTuple) {
+        let timeout = self.config.allocate_timeout;
+        if !timeout.is_zero() {
+            self.unallocated.start(tuple, now + timeout);
         }
     }
 
@@ -267,6 +305,8 @@ impl<A: RelayAllocator> TurnServer<A> {
             users: self.table.ledger().users(),
             timer_entries: self.table.timer_entries(),
             peer_connections: self.connections.len(),
+            unallocated_connections: self.unallocated.len(),
+            idle_connections_closed: c.idle_connections_closed,
             allocations_created: c.allocations_created,
             allocations_deleted: c.allocations_deleted,
             auth_failures: c.auth_failures,
@@ -309,17 +349,20 @@ impl<A: RelayAllocator> TurnServer<A> {
         if self.table.get(id)?.is_alive(now) {
             return Some(id);
         }
-        self.delete(id);
+        if let Some(tuple) = self.delete(id) {
+            self.unallocated_from(now, tuple);
+        }
         None
     }
 
-    fn delete(&mut self, id: AllocationId) {
-        if let Some(gone) = self.table.remove(id) {
-            tracing::debug!(parent: &gone.span, "allocation deleted");
-            self.counters.allocations_deleted += 1;
-            self.allocator.close(gone.relay);
-            self.connections.close_allocation(id);
-        }
+    /// Deletes an allocation; returns its 5-tuple.
+    fn delete(&mut self, id: AllocationId) -> Option<FiveTuple> {
+        let gone = self.table.remove(id)?;
+        tracing::debug!(parent: &gone.span, "allocation deleted");
+        self.counters.allocations_deleted += 1;
+        self.allocator.close(gone.relay);
+        self.connections.close_allocation(id);
+        Some(gone.five_tuple)
     }
 
     fn on_stun(

@@ -208,6 +208,7 @@ impl<A: RelayAllocator> TurnServer<A> {
         );
         tracing::debug!(parent: &allocation.span, lifetime = lifetime.as_secs(), "allocation created");
         self.table.insert(allocation, self.config.channel_cooldown);
+        self.unallocated.stop(&tuple);
         self.counters.allocations_created += 1;
         let attrs = [
             Attribute::XorRelayedAddress(announced),
@@ -268,7 +269,9 @@ impl<A: RelayAllocator> TurnServer<A> {
             Err(_) => return self.reply_error(buf, info, key, code::BAD_REQUEST, &[]),
         };
         if requested == Some(0) {
-            self.delete(id);
+            if let Some(tuple) = self.delete(id) {
+                self.unallocated_from(now, tuple);
+            }
             return self.reply_success(buf, info, key, &[Attribute::Lifetime(0)]);
         }
         let lifetime = self.granted_lifetime(requested);

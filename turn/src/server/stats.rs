@@ -18,6 +18,12 @@ pub struct Stats {
     /// TCP peer connections of TCP allocations (RFC 6062): connecting,
     /// awaiting ConnectionBind or joined.
     pub peer_connections: usize,
+    /// Client TCP/TLS connections holding no allocation (yet, or any
+    /// more), each closed unless it allocates in time.
+    pub unallocated_connections: usize,
+    /// Client TCP/TLS connections closed for holding no allocation past
+    /// the allocate timeout.
+    pub idle_connections_closed: u64,
     /// Allocations created since start.
     pub allocations_created: u64,
     /// Allocations gone since start (expired, refreshed to 0, closed).
@@ -54,6 +60,8 @@ impl Stats {
         self.channels += other.channels;
         self.timer_entries += other.timer_entries;
         self.peer_connections += other.peer_connections;
+        self.unallocated_connections += other.unallocated_connections;
+        self.idle_connections_closed += other.idle_connections_closed;
         self.allocations_created += other.allocations_created;
         self.allocations_deleted += other.allocations_deleted;
         self.auth_failures += other.auth_failures;
@@ -79,6 +87,7 @@ pub(crate) struct Counters {
     /// Packets dropped by the per-allocation bandwidth cap.
     pub rate_limited: u64,
     pub redirected: u64,
+    pub idle_connections_closed: u64,
     pub packets_to_peers: u64,
     pub bytes_to_peers: u64,
     pub packets_to_clients: u64,

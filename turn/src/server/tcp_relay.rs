@@ -82,6 +82,13 @@ pub enum TcpAction {
         /// The client connection.
         data: FiveTuple,
     },
+    /// Close the client connection `tuple` once what is queued for it is
+    /// written: it held no allocation for
+    /// [`crate::config::TurnConfig::allocate_timeout`].
+    CloseClient {
+        /// The client connection.
+        tuple: FiveTuple,
+    },
 }
 
 /// The long-term key a deferred Connect answer is signed with (never
@@ -230,6 +237,11 @@ impl PeerConnections {
         if self.forget(id).is_some() {
             self.actions.push_back(TcpAction::Close { id });
         }
+    }
+
+    /// Queues an action for the driver.
+    pub fn push_action(&mut self, action: TcpAction) {
+        self.actions.push_back(action);
     }
 
     /// Closes every peer connection of a deleted allocation.
@@ -459,6 +471,7 @@ impl<A: RelayAllocator> TurnServer<A> {
             }
         }
         self.connections.by_data.insert(tuple, id);
+        self.unallocated.stop(&tuple);
         self.connections.actions.push_back(TcpAction::Join {
             id,
             relay,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 /// The client-facing transport of a 5-tuple.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Transport {
     /// UDP.
     Udp,
@@ -31,8 +31,9 @@ pub enum RelayTransport {
 }
 
 /// Client address, server (listener) address and transport: what an
-/// allocation is keyed by (RFC 8656 §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// allocation is keyed by (RFC 8656 §2). Ordered only so it can sit in
+/// timer heaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FiveTuple {
     /// The client's address as seen by the server (its reflexive address).
     pub client: SocketAddr,
