@@ -94,6 +94,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let _ = rustls_provider();
+    // The embedded TURN server holds a socket per allocation.
+    let _ = samtale_turn::driver::raise_open_file_limit();
     let config = args.into_config()?;
     let running = samtale::start(config).await.context("starting samtale")?;
     println!();

@@ -116,6 +116,10 @@ pub struct TurnConfig {
     /// TCP peer connections per TCP allocation, pending or joined (508
     /// beyond; an incoming one is closed). Default 32.
     pub max_connections_per_allocation: usize,
+    /// Client TCP/TLS connections open at once, data connections and TLS
+    /// handshakes included. Beyond, a new connection is closed at once.
+    /// Default 20 000 (a TLS connection holds ~50–80 KiB).
+    pub max_client_connections: usize,
     /// How long a client TCP/TLS connection may stay open without an
     /// allocation: after it opens, and after its allocation ends. Then the
     /// server closes it. Default 60 s, as coturn's `max-allocate-timeout`;
@@ -179,6 +183,7 @@ impl Default for TurnConfig {
             tcp_relay: true,
             max_connections_per_allocation: 32,
             allocate_timeout: Duration::from_secs(60),
+            max_client_connections: 20_000,
             max_bandwidth_per_allocation: 2_500_000,
             channel_range: ChannelRange::Compatible,
             allowed_peers: Vec::new(),

@@ -75,8 +75,12 @@ pub struct FileConfig {
     /// allocation (after it opens, and after its allocation ends). Default
     /// 60, as coturn's `max-allocate-timeout`; 0 never closes.
     pub allocate_timeout_seconds: u64,
+    /// Client TCP/TLS connections open at once (handshakes and data
+    /// connections included); beyond, new ones are closed. Default 20 000.
+    pub max_client_connections: usize,
     /// Metrics and health endpoint (`/metrics`, `/healthz`). Default
     /// `127.0.0.1:9641`; `""` disables.
+    #[serde(deserialize_with = "address_or_empty")]
     pub metrics_listen: Option<SocketAddr>,
     /// Longest drain on SIGTERM, seconds. Default 60.
     pub drain_seconds: u64,
@@ -110,10 +114,25 @@ impl Default for FileConfig {
             tcp_relay: t.tcp_relay,
             max_connections_per_allocation: t.max_connections_per_allocation,
             allocate_timeout_seconds: t.allocate_timeout.as_secs(),
+            max_client_connections: t.max_client_connections,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9641))),
             drain_seconds: 60,
         }
     }
+}
+
+/// An address, or `""` for none (the endpoint is off).
+fn address_or_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
 }
 
 /// A config file that cannot be used.
@@ -229,6 +248,7 @@ impl FileConfig {
             tcp_relay: self.tcp_relay,
             max_connections_per_allocation: self.max_connections_per_allocation,
             allocate_timeout: Duration::from_secs(self.allocate_timeout_seconds),
+            max_client_connections: self.max_client_connections,
             alternate_servers: self.alternate_servers.clone(),
             channel_range,
             allowed_peers: allowed,
@@ -281,6 +301,18 @@ mod tests {
         assert_eq!(t.relay_ports, 50000..=50010);
         assert_eq!(t.external_ipv4, Some("203.0.113.9".parse().unwrap()));
         assert_eq!(t.allocate_timeout, Duration::from_secs(15));
+        assert_eq!(
+            FileConfig::default().metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9641)))
+        );
+        let off = FileConfig::parse("metrics_listen = \"\"").unwrap();
+        assert_eq!(off.metrics_listen, None);
+        let on = FileConfig::parse("metrics_listen = \"127.0.0.1:9000\"").unwrap();
+        assert_eq!(
+            on.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9000)))
+        );
+        assert!(FileConfig::parse("metrics_listen = \"nowhere\"").is_err());
     }
 
     /// Every key the example file documents (commented out, with its

@@ -40,11 +40,32 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let file = load(args.config.as_ref())?;
     let config = file.turn_config()?;
+    check_open_file_limit(&config);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(stream_threads(&config))
         .enable_all()
         .build()?
         .block_on(serve(args, file, config))
+}
+
+/// Raises the open-file limit and warns when it is still below what the
+/// configured caps may hold: a relay socket per allocation, a socket per
+/// client connection, plus listeners and peers.
+fn check_open_file_limit(config: &samtale_turn::config::TurnConfig) {
+    let Some(limit) = driver::raise_open_file_limit() else {
+        return;
+    };
+    let needed = (config.max_allocations_total + config.max_client_connections + 256) as u64;
+    if limit < needed {
+        tracing::warn!(
+            open_files = limit,
+            needed,
+            "the open-file limit is below max_allocations_total + max_client_connections: \
+             raise it (LimitNOFILE=) or lower those caps"
+        );
+    } else {
+        tracing::info!(open_files = limit, "open-file limit");
+    }
 }
 
 /// Threads for tokio (accepting connections, TLS handshakes, connecting to

@@ -45,6 +45,18 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.peer_connections as u64,
     );
     metric(
+        "turn_client_connections",
+        "gauge",
+        "Client TCP/TLS connections open (data connections and handshakes included).",
+        stats.client_connections as u64,
+    );
+    metric(
+        "turn_connections_refused_total",
+        "counter",
+        "Client TCP/TLS connections closed on arrival at max_client_connections.",
+        stats.connections_refused,
+    );
+    metric(
         "turn_unallocated_connections",
         "gauge",
         "Client TCP/TLS connections without an allocation.",

@@ -22,10 +22,11 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 const BOUND: Duration = Duration::from_secs(10);
 
 async fn start() -> (TurnHandle, SocketAddr) {
-    start_with(TurnConfig::default().allocate_timeout).await
+    start_with(|_| {}).await
 }
 
-async fn start_with(allocate_timeout: Duration) -> (TurnHandle, SocketAddr) {
+/// A server with the settings of [`start`], changed by `tune`.
+async fn start_with(tune: impl FnOnce(&mut TurnConfig)) -> (TurnHandle, SocketAddr) {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     let listeners = Listeners {
@@ -33,16 +34,16 @@ async fn start_with(allocate_timeout: Duration) -> (TurnHandle, SocketAddr) {
         tcp: Some(tcp),
         tls: None,
     };
-    let config = TurnConfig {
+    let mut config = TurnConfig {
         rest_secrets: vec![samtale_turn::auth::Secret::new(SECRET)],
         allowed_peers: PeerFilter::parse_allow_list(&["127.0.0.1"]).unwrap(),
         relay_ports: 46000..=46999,
         // Data connections must find the core thread of their peer
         // connection.
         core_threads: 2,
-        allocate_timeout,
         ..TurnConfig::default()
     };
+    tune(&mut config);
     let handle = driver::spawn(config, listeners, IpAddr::from([127, 0, 0, 1])).unwrap();
     (handle, addr)
 }
@@ -370,7 +371,7 @@ async fn the_largest_stun_message_over_tcp_is_answered() {
 /// stays, until its allocation ends and the timeout passes again.
 #[tokio::test]
 async fn connections_without_an_allocation_are_closed_after_the_allocate_timeout() {
-    let (handle, server) = start_with(Duration::from_secs(1)).await;
+    let (handle, server) = start_with(|c| c.allocate_timeout = Duration::from_secs(1)).await;
     let user = Client::rest(common::tcp("127.0.0.1:1"), "alice", SECRET, secs(600));
     let mut idle = StreamClient::connect(server, &user).await;
     let mut allocated = StreamClient::connect(server, &user).await;
@@ -397,4 +398,34 @@ async fn connections_without_an_allocation_are_closed_after_the_allocate_timeout
         s.idle_connections_closed == 2 && s.unallocated_connections == 0
     })
     .await;
+}
+
+/// At `max_client_connections` a new connection is closed on arrival
+/// (and counted); once one closes, its place serves a new one. Data
+/// connections count too.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_on_arrival() {
+    let (handle, server) = start_with(|c| c.max_client_connections = 3).await;
+    let (mut control, _) = tcp_allocation(server).await;
+    let (id, _at_peer) = connect_to_listening_peer(&mut control).await;
+    let mut data = StreamClient::connect(server, &control.client).await;
+    let resp = data
+        .transact(Method::CONNECTION_BIND, &[Attribute::ConnectionId(id)])
+        .await;
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    let mut third = StreamClient::connect(server, &control.client).await;
+    assert!(third.transact(Method::BINDING, &[]).await.is_success());
+    wait_for_stats(&handle, |s| s.client_connections == 3).await;
+
+    let mut over = TcpStream::connect(server).await.unwrap();
+    let n = read_to_end(&mut over, "closed on arrival").await;
+    assert_eq!(n, 0);
+    wait_for_stats(&handle, |s| s.connections_refused == 1).await;
+
+    // The data connection ends: its place frees.
+    drop(data);
+    wait_for_stats(&handle, |s| s.client_connections == 2).await;
+    let mut next = StreamClient::connect(server, &control.client).await;
+    assert!(next.transact(Method::BINDING, &[]).await.is_success());
+    assert!(control.transact(Method::REFRESH, &[]).await.is_success());
 }

@@ -19,6 +19,7 @@ use mio::{Interest, Registry, Token};
 use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
+use super::conn_limit::ConnectionSlot;
 use super::frames::FrameBuffer;
 use super::slots::Slots;
 use crate::server::FiveTuple;
@@ -42,6 +43,8 @@ pub(super) struct CoreStream {
     closing: bool,
     /// Listed among the connections to write at the end of the turn.
     dirty: bool,
+    /// Its place under `max_client_connections`.
+    slot: ConnectionSlot,
 }
 
 impl CoreStream {
@@ -129,6 +132,8 @@ pub(super) struct Handover {
     pub unsent: Vec<u8>,
     /// Bytes the client sent behind its ConnectionBind: for the peer.
     pub rest: Vec<u8>,
+    /// Its place under `max_client_connections`.
+    pub slot: ConnectionSlot,
 }
 
 /// Every client stream of one core thread, by token and by 5-tuple.
@@ -166,6 +171,7 @@ impl ClientStreams {
         tuple: FiveTuple,
         input: FrameBuffer,
         tls: Option<Box<ServerConnection>>,
+        slot: ConnectionSlot,
     ) -> Option<Token> {
         let token = Token(self.first_token + self.conns.next_slot());
         let mut stream = TcpStream::from_std(stream);
@@ -184,6 +190,7 @@ impl ClientStreams {
             tls,
             closing: false,
             dirty: false,
+            slot,
         };
         let slot = self.conns.insert(tuple, conn);
         // A TLS session may hold records to send (session tickets).
@@ -340,6 +347,7 @@ impl ClientStreams {
             tls: conn.tls,
             unsent: conn.unsent,
             rest: conn.input.into_rest(),
+            slot: conn.slot,
         })
     }
 
@@ -378,7 +386,13 @@ mod tests {
         };
         let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
         let token = streams
-            .adopt(server, tuple, FrameBuffer::new(), None)
+            .adopt(
+                server,
+                tuple,
+                FrameBuffer::new(),
+                None,
+                ConnectionSlot::untracked(),
+            )
             .unwrap();
         (streams, token, tuple, client)
     }
@@ -453,7 +467,13 @@ mod tests {
         };
         let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
         let token = streams
-            .adopt(server, tuple, FrameBuffer::new(), Some(Box::new(session)))
+            .adopt(
+                server,
+                tuple,
+                FrameBuffer::new(),
+                Some(Box::new(session)),
+                ConnectionSlot::untracked(),
+            )
             .unwrap();
         // Four times rustls' own 64 KiB buffer limit, within ours; the
         // client reads nothing yet.
@@ -515,7 +535,13 @@ mod tests {
         };
         let mut streams = ClientStreams::new(poll.registry().try_clone().unwrap(), 100);
         streams
-            .adopt(server, tuple, FrameBuffer::new(), Some(Box::new(session)))
+            .adopt(
+                server,
+                tuple,
+                FrameBuffer::new(),
+                Some(Box::new(session)),
+                ConnectionSlot::untracked(),
+            )
             .unwrap();
         streams.send(&tuple, b"answer");
         streams.close_when_written(&tuple);
@@ -555,7 +581,13 @@ mod tests {
         let (near, _) = listener.accept().unwrap();
         near.set_nonblocking(true).unwrap();
         let second = streams
-            .adopt(near, tuple, FrameBuffer::new(), None)
+            .adopt(
+                near,
+                tuple,
+                FrameBuffer::new(),
+                None,
+                ConnectionSlot::untracked(),
+            )
             .unwrap();
         streams.send(&tuple, b"to the successor");
         streams.finish(token);

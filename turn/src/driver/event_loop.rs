@@ -466,9 +466,10 @@ impl EventLoop {
                 stream,
                 input,
                 tls,
+                slot,
             } => {
                 // Its first frames are already read: handled next turn.
-                if let Some(token) = self.out.streams.adopt(stream, tuple, input, tls) {
+                if let Some(token) = self.out.streams.adopt(stream, tuple, input, tls, slot) {
                     self.server.handle_connection_opened(now, tuple);
                     self.revisit(token);
                 }

@@ -14,6 +14,7 @@
 
 mod batch;
 mod client_streams;
+mod conn_limit;
 mod event_loop;
 mod frames;
 mod pace;
@@ -41,6 +42,7 @@ use crate::server::{AllocationLedger, ConnectionId, FiveTuple, Stats, Transport,
 
 use event_loop::EventLoop;
 
+pub use conn_limit::raise_open_file_limit;
 pub use relay::SocketRelays;
 pub use tls::TlsSettings;
 
@@ -83,6 +85,8 @@ enum Event {
         stream: std::net::TcpStream,
         input: frames::FrameBuffer,
         tls: Option<Box<tokio_rustls::rustls::ServerConnection>>,
+        /// Its place under `max_client_connections`.
+        slot: conn_limit::ConnectionSlot,
     },
     /// A Connect's connection attempt ended.
     PeerConnected(ConnectionId, std::io::Result<tokio::net::TcpStream>),
@@ -296,7 +300,12 @@ pub fn spawn_with_relay_ips(
     let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
     let port_slices = shards::port_slices(&config.relay_ports, sockets.len());
     let ledger = AllocationLedger::new();
-    let board = Arc::new(shards::StatsBoard::new(sockets.len(), ledger.clone()));
+    let connections = conn_limit::ConnectionLimit::new(config.max_client_connections);
+    let board = Arc::new(shards::StatsBoard::new(
+        sockets.len(),
+        ledger.clone(),
+        connections.clone(),
+    ));
     // One nonce secret and one clock: a nonce from one shard is good at all.
     let (nonce_secret, now, unix) = (rand::random::<[u8; 32]>(), Instant::now(), unix_now());
     let (stopped_tx, stopped) = watch::channel(false);
@@ -356,14 +365,17 @@ pub fn spawn_with_relay_ips(
         .as_ref()
         .and_then(|(l, _)| l.local_addr().ok());
     if let Some(tcp) = listeners.tcp {
-        tokio::spawn(stream::accept(tcp, Transport::Tcp, None, shards.clone()));
+        let (shards, limit) = (shards.clone(), connections.clone());
+        tokio::spawn(stream::accept(tcp, Transport::Tcp, None, shards, limit));
     }
     if let Some((tls, settings)) = listeners.tls {
+        let (shards, limit) = (shards.clone(), connections);
         tokio::spawn(stream::accept(
             tls,
             Transport::Tls,
             Some(settings),
-            shards.clone(),
+            shards,
+            limit,
         ));
     }
     let (control, mut control_rx) = mpsc::channel::<Control>(16);

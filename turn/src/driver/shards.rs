@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::{info, warn};
 
+use super::conn_limit::ConnectionLimit;
 use crate::config::{MAX_AUTO_CORE_THREADS, TurnConfig};
 use crate::server::{AllocationLedger, FiveTuple, Stats};
 
@@ -120,15 +121,21 @@ pub(super) struct StatsBoard {
     shards: Mutex<Vec<Stats>>,
     draining: Mutex<Vec<bool>>,
     ledger: AllocationLedger,
+    connections: ConnectionLimit,
 }
 
 impl StatsBoard {
-    pub(super) fn new(shards: usize, ledger: AllocationLedger) -> Self {
+    pub(super) fn new(
+        shards: usize,
+        ledger: AllocationLedger,
+        connections: ConnectionLimit,
+    ) -> Self {
         StatsBoard {
             total: Arc::new(Mutex::new(Stats::default())),
             shards: Mutex::new(vec![Stats::default(); shards]),
             draining: Mutex::new(vec![false; shards]),
             ledger,
+            connections,
         }
     }
 
@@ -173,6 +180,8 @@ impl StatsBoard {
             sum.add(shard);
         }
         sum.users = self.ledger.users();
+        sum.client_connections = self.connections.open();
+        sum.connections_refused = self.connections.refused();
         *self.total.lock().unwrap_or_else(PoisonError::into_inner) = sum;
     }
 }

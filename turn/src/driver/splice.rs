@@ -23,6 +23,7 @@ use mio::{Interest, Registry, Token};
 use tokio_rustls::rustls::ServerConnection;
 use tracing::debug;
 
+use super::conn_limit::ConnectionSlot;
 use super::pace::Pace;
 use super::slots::Slots;
 use crate::server::FiveTuple;
@@ -156,6 +157,9 @@ struct Splice {
     paused_until: Option<Instant>,
     /// One side ended: the way its last bytes go, still being delivered.
     ending: Option<Way>,
+    /// The client connection's place under `max_client_connections`,
+    /// freed with the pair.
+    _slot: ConnectionSlot,
 }
 
 /// What a turn of one connection came to.
@@ -320,6 +324,8 @@ pub(super) struct Joining {
     pub early: Vec<u8>,
     pub peer: std::net::TcpStream,
     pub pace: Arc<Mutex<Pace>>,
+    /// The client connection's place under `max_client_connections`.
+    pub slot: ConnectionSlot,
 }
 
 /// The core thread's joined data connections. Each has two tokens, its
@@ -394,6 +400,7 @@ impl Splices {
             pace: joining.pace,
             paused_until: None,
             ending: None,
+            _slot: joining.slot,
         };
         self.pairs.insert(joining.tuple, splice);
         self.unreported.0 += early;
@@ -494,6 +501,7 @@ mod tests {
     use mio::{Events, Poll};
 
     use super::*;
+    use crate::driver::conn_limit::ConnectionLimit;
     use crate::server::Transport;
 
     /// A connected loopback pair: (our end, the far end), both
@@ -514,6 +522,8 @@ mod tests {
         tuple: FiveTuple,
         client: std::net::TcpStream,
         peer: std::net::TcpStream,
+        /// The cap the client connection's slot counts under.
+        limit: ConnectionLimit,
     }
 
     fn rig(bytes_per_sec: u64, unsent: &[u8], early: &[u8], now: Instant) -> Rig {
@@ -526,6 +536,8 @@ mod tests {
             server: client.peer_addr().unwrap(),
             transport: Transport::Tcp,
         };
+        let limit = ConnectionLimit::new(1);
+        let slot = limit.try_take().unwrap();
         assert!(splices.join(Joining {
             tuple,
             client: client_near,
@@ -534,6 +546,7 @@ mod tests {
             peer: peer_near,
             tls: None,
             pace: Arc::new(Mutex::new(Pace::new(bytes_per_sec, now))),
+            slot,
         }));
         Rig {
             poll,
@@ -542,6 +555,7 @@ mod tests {
             tuple,
             client,
             peer,
+            limit,
         }
     }
 
@@ -626,6 +640,7 @@ mod tests {
             rig.step(now);
         }
         assert_eq!(rig.splices.take_ended(), Some(rig.tuple));
+        assert_eq!(rig.limit.open(), 0, "the pair's place is free");
         assert_eq!(rig.splices.take_unreported(), (15, 100_000));
         assert_eq!(rig.splices.take_unreported(), (0, 0), "counted once");
         assert_eq!(rig.collect(true, 1, now), b"", "the client's end");
@@ -739,6 +754,7 @@ mod tests {
             server: client.peer_addr().unwrap(),
             transport: Transport::Tls,
         };
+        let limit = ConnectionLimit::new(1);
         assert!(splices.join(Joining {
             tuple,
             client: server,
@@ -747,6 +763,7 @@ mod tests {
             early: b"early".to_vec(),
             peer: peer_near,
             pace: Arc::new(Mutex::new(Pace::new(0, now))),
+            slot: limit.try_take().unwrap(),
         }));
         let mut rig = Rig {
             poll,
@@ -755,6 +772,7 @@ mod tests {
             tuple,
             client: client.try_clone().unwrap(),
             peer: peer.try_clone().unwrap(),
+            limit,
         };
         // Client → peer: 300 000 bytes through the session.
         let up: Vec<u8> = (0..300_000u32).map(|i| (i % 249) as u8).collect();
@@ -821,8 +839,10 @@ mod tests {
         let mut rig = rig(0, b"", b"", now);
         rig.client.write_all(b"ping").unwrap();
         assert_eq!(rig.collect(false, 4, now), b"ping");
+        assert_eq!(rig.limit.open(), 1);
         rig.splices.close(&rig.tuple);
         assert_eq!(rig.splices.take_ended(), Some(rig.tuple));
+        assert_eq!(rig.limit.open(), 0, "the pair's place is free");
         assert_eq!(rig.splices.take_unreported(), (4, 0));
         assert_eq!(rig.collect(true, 1, now), b"");
         assert_eq!(rig.collect(false, 1, now), b"");

@@ -10,8 +10,9 @@ use std::time::Duration;
 use tokio::io::AsyncRead;
 use tokio::net::TcpListener;
 use tokio_rustls::rustls::ServerConnection;
-use tracing::debug;
+use tracing::{debug, warn};
 
+use super::conn_limit::{ConnectionLimit, ConnectionSlot, out_of_resources};
 use super::frames::FrameBuffer;
 use super::tls::TlsSettings;
 use super::{Event, EventSender, Shards};
@@ -23,6 +24,7 @@ pub(super) async fn accept(
     transport: Transport,
     tls: Option<TlsSettings>,
     shards: Shards,
+    limit: ConnectionLimit,
 ) {
     let Ok(server) = listener.local_addr() else {
         return;
@@ -31,12 +33,24 @@ pub(super) async fn accept(
         let (stream, client) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                debug!(error = %e, "accept failed");
                 if shards.is_closed() {
                     return;
                 }
+                if out_of_resources(&e) {
+                    // The pending connection stays queued and the listener
+                    // readable: pause instead of spinning until files or
+                    // memory come back.
+                    warn!(error = %e, "accept: out of resources, pausing");
+                    tokio::time::sleep(ACCEPT_PAUSE).await;
+                } else {
+                    debug!(error = %e, "accept failed");
+                }
                 continue;
             }
+        };
+        let Some(slot) = limit.try_take() else {
+            debug!(%client, "max_client_connections reached: closing");
+            continue;
         };
         let _ = stream.set_nodelay(true);
         let tuple = FiveTuple {
@@ -47,13 +61,13 @@ pub(super) async fn accept(
         let shards = shards.clone();
         match &tls {
             None => {
-                tokio::spawn(hand_to_core(stream, tuple, shards));
+                tokio::spawn(hand_to_core(stream, tuple, shards, slot));
             }
             Some(settings) => {
                 let acceptor = settings.acceptor();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => hand_to_core(tls, tuple, shards).await,
+                        Ok(Ok(tls)) => hand_to_core(tls, tuple, shards, slot).await,
                         _ => debug!(%client, "TLS handshake failed"),
                     }
                 });
@@ -93,6 +107,8 @@ fn shard_of<'a>(shards: &'a Shards, first: &[u8], tuple: &FiveTuple) -> Option<&
     }
 }
 
+/// How long accepting pauses when the process is out of files or memory.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a new connection may take to send its first whole frame: one
@@ -159,7 +175,12 @@ impl HandOver for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
 /// Reads a connection (for TLS, after the handshake) up to its first whole
 /// frame and hands it, with everything read and its TLS session, to its
 /// shard's core thread.
-async fn hand_to_core<S: HandOver>(mut stream: S, tuple: FiveTuple, shards: Shards) {
+async fn hand_to_core<S: HandOver>(
+    mut stream: S,
+    tuple: FiveTuple,
+    shards: Shards,
+    slot: ConnectionSlot,
+) {
     let mut input = FrameBuffer::new();
     let Some(first) = read_first_frame(&mut stream, &mut input, &tuple).await else {
         return;
@@ -178,6 +199,7 @@ async fn hand_to_core<S: HandOver>(mut stream: S, tuple: FiveTuple, shards: Shar
             stream,
             input,
             tls,
+            slot,
         })
         .await;
 }

@@ -177,6 +177,7 @@ impl TcpRelays {
                                 early: handover.rest,
                                 peer,
                                 pace,
+                                slot: handover.slot,
                             };
                             splices.join(joining).then_some(Held::Spliced(data))
                         });

@@ -307,6 +307,9 @@ impl<A: RelayAllocator> TurnServer<A> {
             peer_connections: self.connections.len(),
             unallocated_connections: self.unallocated.len(),
             idle_connections_closed: c.idle_connections_closed,
+            // The driver's figures, filled in over all shards.
+            client_connections: 0,
+            connections_refused: 0,
             allocations_created: c.allocations_created,
             allocations_deleted: c.allocations_deleted,
             auth_failures: c.auth_failures,

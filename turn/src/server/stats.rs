@@ -24,6 +24,12 @@ pub struct Stats {
     /// Client TCP/TLS connections closed for holding no allocation past
     /// the allocate timeout.
     pub idle_connections_closed: u64,
+    /// Client TCP/TLS connections open, data connections and handshakes
+    /// included (the driver's figure, over all shards).
+    pub client_connections: usize,
+    /// Client TCP/TLS connections closed on arrival because
+    /// `max_client_connections` were open (the driver's figure).
+    pub connections_refused: u64,
     /// Allocations created since start.
     pub allocations_created: u64,
     /// Allocations gone since start (expired, refreshed to 0, closed).
