@@ -118,12 +118,14 @@ pub struct TurnConfig {
     pub max_connections_per_allocation: usize,
     /// Client TCP/TLS connections open at once, data connections and TLS
     /// handshakes included. Beyond, a new connection is closed at once.
-    /// Default 20 000 (a TLS connection holds ~50–80 KiB).
+    /// Default 20 000 (a TLS connection holds ~50–80 KiB). Read at start:
+    /// a reload (SIGHUP) keeps the cap the server started with.
     pub max_client_connections: usize,
     /// How long a client TCP/TLS connection may stay open without an
     /// allocation: after it opens, and after its allocation ends. Then the
     /// server closes it. Default 60 s, as coturn's `max-allocate-timeout`;
-    /// zero never closes.
+    /// zero never closes; at most one day. A reload (SIGHUP) applies to
+    /// deadlines that start after it.
     pub allocate_timeout: Duration,
     /// Relayed bytes per second per allocation, both directions together
     /// (0 = no cap). Over the cap packets are dropped. Default 2.5 MB/s
@@ -210,6 +212,10 @@ pub enum ConfigError {
     /// The relay port range is empty.
     #[error("relay port range is empty")]
     EmptyPortRange,
+    /// `max_client_connections` is 0: no TCP/TLS client could connect
+    /// (leave out the TCP and TLS listeners instead).
+    #[error("max_client_connections must be at least 1")]
+    NoClientConnections,
     /// A static user's password holds a character SASLprep prohibits.
     #[error("static user {username:?}: {source}")]
     BadPassword {
@@ -245,6 +251,7 @@ impl TurnConfig {
             self.channel_lifetime,
             self.channel_cooldown,
             self.nonce_lifetime,
+            self.allocate_timeout,
         ];
         if longest.iter().any(|l| *l > MAX_LIFETIME) {
             return Err(ConfigError::BadLifetime("lifetimes are at most one day"));
@@ -256,6 +263,9 @@ impl TurnConfig {
         }
         if self.relay_ports.is_empty() {
             return Err(ConfigError::EmptyPortRange);
+        }
+        if self.max_client_connections == 0 {
+            return Err(ConfigError::NoClientConnections);
         }
         for alternate in &self.alternate_servers {
             let ip = alternate.ip();
@@ -287,6 +297,8 @@ mod tests {
         assert_eq!(c.max_allocation_lifetime, Duration::from_secs(3600));
         assert_eq!(c.permission_lifetime, Duration::from_secs(300));
         assert_eq!(c.channel_lifetime, Duration::from_secs(600));
+        assert_eq!(c.allocate_timeout, Duration::from_secs(60));
+        assert_eq!(c.max_client_connections, 20_000);
         assert!(c.channel_range.contains(0x7FFF));
         assert!(!ChannelRange::Strict.contains(0x5000));
         assert!(!ChannelRange::Compatible.contains(0x3FFF));
@@ -309,6 +321,14 @@ mod tests {
             },
             TurnConfig {
                 max_allocation_lifetime: Duration::MAX,
+                ..TurnConfig::default()
+            },
+            TurnConfig {
+                allocate_timeout: Duration::MAX,
+                ..TurnConfig::default()
+            },
+            TurnConfig {
+                max_client_connections: 0,
                 ..TurnConfig::default()
             },
             TurnConfig {

@@ -49,13 +49,18 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// Raises the open-file limit and warns when it is still below what the
-/// configured caps may hold: a relay socket per allocation, a socket per
-/// client connection, plus listeners and peers.
+/// configured caps may hold: a relay socket per allocation and a socket
+/// per client connection, plus some for listeners.
 fn check_open_file_limit(config: &samtale_turn::config::TurnConfig) {
     let Some(limit) = driver::raise_open_file_limit() else {
         return;
     };
-    let needed = (config.max_allocations_total + config.max_client_connections + 256) as u64;
+    // TCP peer connections of TCP allocations come on top; they are rare
+    // (browsers never ask for them), so they are left out here.
+    let needed = config
+        .max_allocations_total
+        .saturating_add(config.max_client_connections)
+        .saturating_add(256) as u64;
     if limit < needed {
         tracing::warn!(
             open_files = limit,

@@ -51,7 +51,7 @@ pub fn render(stats: &Stats, region: &str) -> String {
         stats.client_connections as u64,
     );
     metric(
-        "turn_connections_refused_total",
+        "turn_client_connections_refused_total",
         "counter",
         "Client TCP/TLS connections closed on arrival at max_client_connections.",
         stats.connections_refused,
@@ -59,7 +59,7 @@ pub fn render(stats: &Stats, region: &str) -> String {
     metric(
         "turn_unallocated_connections",
         "gauge",
-        "Client TCP/TLS connections without an allocation.",
+        "Client TCP/TLS connections past their first message without an allocation (0 when allocate_timeout is 0).",
         stats.unallocated_connections as u64,
     );
     metric(

@@ -4,6 +4,7 @@
 //! as a child process with a hard limit of 64 open files, so this test
 //! process keeps its own.
 
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::io::{BufRead, BufReader, Read, Write};

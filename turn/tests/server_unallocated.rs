@@ -59,7 +59,28 @@ fn a_connection_that_never_allocates_is_closed_at_exactly_the_timeout() {
         (0, 1)
     );
     server.handle_connection_closed(c.tuple);
-    assert!(closed_at(&mut server, t0 + secs(3600)).is_empty());
+
+    // A connection that goes before its deadline is not asked to close.
+    let gone = tcp("198.51.100.7:5010");
+    server.handle_connection_opened(t0 + secs(100), gone);
+    server.handle_connection_closed(gone);
+    assert!(closed_at(&mut server, t0 + secs(160)).is_empty());
+    assert_eq!(server.stats(t0 + secs(160)).unallocated_connections, 0);
+}
+
+/// A client that reconnects from the same port before its old connection's
+/// end was seen: the old end must not cancel the new one's deadline (the
+/// driver opens the tuple again, as here).
+#[test]
+fn a_successor_on_the_same_tuple_keeps_a_deadline_after_the_old_end() {
+    let (mut server, t0) = server();
+    let tuple = tcp("198.51.100.7:5011");
+    server.handle_connection_opened(t0, tuple);
+    server.handle_connection_opened(t0 + secs(10), tuple);
+    server.handle_connection_closed(tuple);
+    server.handle_connection_opened(t0 + secs(11), tuple);
+    assert!(closed_at(&mut server, t0 + secs(71) - MS).is_empty());
+    assert_eq!(closed_at(&mut server, t0 + secs(71)), vec![tuple]);
 }
 
 #[test]

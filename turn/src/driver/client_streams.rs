@@ -39,7 +39,7 @@ pub(super) struct CoreStream {
     /// The TLS session of a TLS connection.
     tls: Option<Box<ServerConnection>>,
     /// Closes after writing what the kernel takes now (a refused
-    /// ConnectionBind, the client's end of stream).
+    /// ConnectionBind, no allocation in time, the client's end of stream).
     closing: bool,
     /// Listed among the connections to write at the end of the turn.
     dirty: bool,
@@ -326,9 +326,14 @@ impl ClientStreams {
         self.closed.pop()
     }
 
-    /// Closes the connection of `tuple` once what is queued for it is
-    /// written: its ConnectionBind was refused, or it held no allocation in
-    /// time.
+    /// Whether a connection of `tuple` is open here.
+    pub(super) fn holds(&self, tuple: &FiveTuple) -> bool {
+        self.conns.slot_of(tuple).is_some()
+    }
+
+    /// Writes what is queued for the connection of `tuple` (as much as the
+    /// kernel takes now), then closes it: its ConnectionBind was refused,
+    /// or it held no allocation in time.
     pub(super) fn close_when_written(&mut self, tuple: &FiveTuple) {
         if let Some(slot) = self.conns.slot_of(tuple) {
             self.close_after_writing(slot);

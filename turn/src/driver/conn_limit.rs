@@ -119,7 +119,10 @@ pub(super) fn out_of_resources(error: &std::io::Error) -> bool {
     const ENOMEM: i32 = 12;
     const ENFILE: i32 = 23;
     const EMFILE: i32 = 24;
+    #[cfg(target_os = "linux")]
     const ENOBUFS: i32 = 105;
+    #[cfg(not(target_os = "linux"))]
+    const ENOBUFS: i32 = 55;
     matches!(
         error.raw_os_error(),
         Some(ENOMEM | ENFILE | EMFILE | ENOBUFS)

@@ -286,13 +286,24 @@ impl EventLoop {
                 out.tcp.act(action, &mut out.streams, &mut out.splices);
             }
             if let Some(tuple) = self.out.splices.take_ended() {
-                self.server.handle_connection_closed(tuple);
+                self.connection_gone(tuple);
                 continue;
             }
             match self.out.streams.take_closed() {
-                Some(tuple) => self.server.handle_connection_closed(tuple),
+                Some(tuple) => self.connection_gone(tuple),
                 None => return,
             }
+        }
+    }
+
+    /// Tells the core a client connection ended. A successor on the same
+    /// 5-tuple (the client reconnected from the same port before the old
+    /// end was seen) is new to the core again: it gets its own time to
+    /// allocate.
+    fn connection_gone(&mut self, tuple: FiveTuple) {
+        self.server.handle_connection_closed(tuple);
+        if self.out.streams.holds(&tuple) {
+            self.server.handle_connection_opened(Instant::now(), tuple);
         }
     }
 

@@ -82,8 +82,8 @@ pub enum TcpAction {
         /// The client connection.
         data: FiveTuple,
     },
-    /// Close the client connection `tuple` once what is queued for it is
-    /// written: it held no allocation for
+    /// Write what is queued for the client connection `tuple` (as much as
+    /// the kernel takes), then close it: it held no allocation for
     /// [`crate::config::TurnConfig::allocate_timeout`].
     CloseClient {
         /// The client connection.
