@@ -1,7 +1,7 @@
 //! The TURN core as a state machine: a script of client requests signed
 //! with a known key (so inputs get past authentication), raw frames, peer
-//! datagrams, driver reports (TCP connects, incoming peers, closed
-//! connections) and clock steps, over UDP and TCP clients. Nothing may
+//! datagrams, driver reports (TCP connects, incoming peers, opened and
+//! closed connections) and clock steps, over UDP and TCP clients. Nothing may
 //! panic, and quotas and gauges stay within their limits.
 #![no_main]
 
@@ -189,8 +189,12 @@ fuzz_target!(|data: &[u8]| {
                 }
                 None
             }
-            12 => {
+            12 if arg % 2 == 0 => {
                 server.handle_connection_closed(who);
+                None
+            }
+            12 => {
+                server.handle_connection_opened(now, who);
                 None
             }
             13 => {
@@ -225,11 +229,15 @@ fuzz_target!(|data: &[u8]| {
                     connecting.push(id);
                     ids.push(id);
                 }
+                // As the driver does: the connection closes, and the core hears of it.
+                TcpAction::CloseClient { tuple } => server.handle_connection_closed(tuple),
                 TcpAction::Join { .. } | TcpAction::Close { .. } | TcpAction::Refuse { .. } => {}
             }
         }
         let stats = server.stats(now);
         assert!(stats.allocations <= 3, "{stats:?}");
         assert!(stats.peer_connections <= 3 * stats.allocations.max(1), "{stats:?}");
+        // 16 stream 5-tuples exist in this script.
+        assert!(stats.unallocated_connections <= 16, "{stats:?}");
     }
 });
