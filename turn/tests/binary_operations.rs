@@ -3,7 +3,7 @@
 //! and the TLS certificate (new connections get the new one) without
 //! dropping the allocation that was there; SIGTERM drains: `/healthz`
 //! turns 503, new allocations are refused, and the process exits once the
-//! last allocation is gone.
+//! last allocation is gone, or when `drain_seconds` have passed.
 
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
@@ -156,13 +156,17 @@ fn install_certificate(dir: &Path, into: &Path) -> Vec<u8> {
 }
 
 fn config(dir: &Path, ports: (u16, u16, u16), users: &[&str]) -> String {
+    config_draining(dir, ports, users, 60)
+}
+
+fn config_draining(dir: &Path, ports: (u16, u16, u16), users: &[&str], drain: u64) -> String {
     let (udp, tls, metrics) = ports;
     let users: Vec<String> = users.iter().map(|u| format!("\"{u}:{u}-pw\"")).collect();
     format!(
         "listen_udp = \"127.0.0.1:{udp}\"\nlisten_tcp = \"127.0.0.1:{udp}\"\n\
          listen_tls = \"127.0.0.1:{tls}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
          metrics_listen = \"127.0.0.1:{metrics}\"\nregion = \"eu-test-1\"\n\
-         core_threads = 1\nrelay_ports = \"47100-47199\"\ndrain_seconds = 60\n\
+         core_threads = 1\nrelay_ports = \"47100-47199\"\ndrain_seconds = {drain}\n\
          users = [{users}]\n",
         cert = dir.join("cert.pem").display(),
         key = dir.join("key.pem").display(),
@@ -254,4 +258,27 @@ fn sighup_reloads_config_and_certificate_and_sigterm_drains() {
     }
     let status = server.wait_exit(BOUND);
     assert!(status.success(), "{status:?}");
+}
+
+/// An allocation that is never released holds a drain for at most
+/// `drain_seconds` (1 here).
+#[test]
+fn a_drain_ends_at_its_bound_with_allocations_left() {
+    let dir = temp_dir("samtale-turn-drain");
+    install_certificate(&dir.join("cert"), &dir);
+    let (udp_port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
+    let toml = config_draining(&dir, (udp_port, tls_port, metrics_port), &["alice"], 1);
+    let mut server = ChildServer::start(&dir, &toml, None);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    wait_for_status(metrics, "/healthz", 200);
+    let (socket, mut alice) = udp_client(SocketAddr::from(([127, 0, 0, 1], udp_port)), "alice");
+    assert!(allocate(&socket, &mut alice).is_success());
+    let asked = Instant::now();
+    server.signal("TERM");
+    let status = server.wait_exit(BOUND);
+    assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(1),
+        "left before the bound with an allocation alive"
+    );
 }
