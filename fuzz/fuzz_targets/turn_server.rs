@@ -237,7 +237,8 @@ fuzz_target!(|data: &[u8]| {
         let stats = server.stats(now);
         assert!(stats.allocations <= 3, "{stats:?}");
         assert!(stats.peer_connections <= 3 * stats.allocations.max(1), "{stats:?}");
-        // 16 stream 5-tuples exist in this script.
-        assert!(stats.unallocated_connections <= 16, "{stats:?}");
+        // `tuple` makes 8 stream 5-tuples (odd bytes: ports 5001, 5003,
+        // 5005, 5007 on IPv4 and IPv6).
+        assert!(stats.unallocated_connections <= 8, "{stats:?}");
     }
 });

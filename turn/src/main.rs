@@ -5,7 +5,6 @@
 //! out, bounded by `drain_seconds`).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Parser;
@@ -96,6 +95,9 @@ async fn serve(
     file: FileConfig,
     config: samtale_turn::config::TurnConfig,
 ) -> anyhow::Result<()> {
+    // Before anything answers: a SIGHUP or SIGTERM that comes once the
+    // node looks up must not find the default action (exit).
+    let signals = Signals::install()?;
     let udp = UdpSocket::bind(file.listen_udp)
         .await
         .with_context(|| format!("binding UDP {}", file.listen_udp))?;
@@ -143,47 +145,75 @@ async fn serve(
         }
         None => None,
     };
+    let or_off =
+        |a: Option<std::net::SocketAddr>| a.map_or_else(|| "off".to_owned(), |a| a.to_string());
     println!(
-        "samtale-turn listening: udp {} tcp {:?} tls {:?} relay ips {:?} region {region}; metrics {}",
+        "samtale-turn listening: udp {} tcp {} tls {} relay ips {:?} region {region}; metrics {}",
         handle.udp_addr,
-        handle.tcp_addr,
-        handle.tls_addr,
+        or_off(handle.tcp_addr),
+        or_off(handle.tls_addr),
         file.relay_ips(),
         samtale_turn::ops::describe(metrics_addr)
     );
-    run_signals(args.config, file, handle, tls_settings, draining_tx).await
+    run_signals(
+        signals,
+        args.config,
+        file,
+        handle,
+        tls_settings,
+        draining_tx,
+    )
+    .await
+}
+
+/// SIGHUP and SIGTERM, caught from start-up on.
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
 }
 
 async fn run_signals(
+    mut signals: Signals,
     path: Option<PathBuf>,
     file: FileConfig,
     handle: driver::TurnHandle,
     tls: Option<TlsSettings>,
     draining: tokio::sync::watch::Sender<bool>,
 ) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup())?;
-    let mut term = signal(SignalKind::terminate())?;
     let mut stopped = handle.stopped.clone();
-    let drain_bound = Arc::new(Mutex::new(file.drain()));
+    let mut drain_bound = file.drain();
     loop {
         tokio::select! {
-            _ = hup.recv() => {
+            _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading configuration and TLS certificate");
-                match load(path.as_ref()).and_then(|f| Ok(f.turn_config()?)) {
-                    Ok(config) => { let _ = handle.control.send(Control::Reconfigure(Box::new(config))).await; }
-                    Err(e) => warn!(error = %e, "config not reloaded"),
-                }
+                // The certificate first: once the core threads say the
+                // configuration is reloaded, new TLS clients get the new one.
                 if let Some(tls) = &tls && let Err(e) = tls.reload() {
                     warn!(error = %e, "TLS certificate not reloaded");
                 }
+                match load(path.as_ref()).and_then(|f| Ok((f.drain(), f.turn_config()?))) {
+                    Ok((drain, config)) => {
+                        drain_bound = drain;
+                        let _ = handle.control.send(Control::Reconfigure(Box::new(config))).await;
+                    }
+                    Err(e) => warn!(error = %e, "config not reloaded"),
+                }
             }
-            _ = term.recv() => {
+            _ = signals.term.recv() => {
                 info!("SIGTERM: draining");
                 let _ = draining.send(true);
                 let _ = handle.control.send(Control::Drain).await;
-                let bound = drain_bound.lock().map(|d| *d).unwrap_or_default();
-                let _ = tokio::time::timeout(bound, stopped.wait_for(|s| *s)).await;
+                let _ = tokio::time::timeout(drain_bound, stopped.wait_for(|s| *s)).await;
                 return Ok(());
             }
             _ = tokio::signal::ctrl_c() => return Ok(()),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::child::{BOUND, ChildServer, free_port, http_get, temp_dir};
+use common::child::{BOUND, ChildServer, TempDir, http_get};
 use common::{Client, Response, udp};
 use samtale_turn::codec::{Attribute, Method, TransactionId};
 use tokio_rustls::rustls::{self, client::danger, pki_types};
@@ -155,18 +155,14 @@ fn install_certificate(dir: &Path, into: &Path) -> Vec<u8> {
     certificate_der(&cert)
 }
 
-fn config(dir: &Path, ports: (u16, u16, u16), users: &[&str]) -> String {
-    config_draining(dir, ports, users, 60)
-}
-
-fn config_draining(dir: &Path, ports: (u16, u16, u16), users: &[&str], drain: u64) -> String {
-    let (udp, tls, metrics) = ports;
+/// Listens on loopback port 0 everywhere (the server prints its ports).
+fn config(dir: &Path, users: &[&str], drain_seconds: u64) -> String {
     let users: Vec<String> = users.iter().map(|u| format!("\"{u}:{u}-pw\"")).collect();
     format!(
-        "listen_udp = \"127.0.0.1:{udp}\"\nlisten_tcp = \"127.0.0.1:{udp}\"\n\
-         listen_tls = \"127.0.0.1:{tls}\"\ntls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
-         metrics_listen = \"127.0.0.1:{metrics}\"\nregion = \"eu-test-1\"\n\
-         core_threads = 1\nrelay_ports = \"47100-47199\"\ndrain_seconds = {drain}\n\
+        "listen_udp = \"127.0.0.1:0\"\nlisten_tls = \"127.0.0.1:0\"\n\
+         tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n\
+         metrics_listen = \"127.0.0.1:0\"\nregion = \"eu-test-1\"\n\
+         core_threads = 1\nrelay_ports = \"47100-47199\"\ndrain_seconds = {drain_seconds}\n\
          users = [{users}]\n",
         cert = dir.join("cert.pem").display(),
         key = dir.join("key.pem").display(),
@@ -192,16 +188,13 @@ fn wait_for_status(metrics: SocketAddr, path: &str, status: u16) -> String {
 
 #[test]
 fn sighup_reloads_config_and_certificate_and_sigterm_drains() {
-    let dir = temp_dir("samtale-turn-ops");
-    let first = install_certificate(&dir.join("first"), &dir);
-    let (udp_port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
-    let ports = (udp_port, tls_port, metrics_port);
-    let mut server = ChildServer::start(&dir, &config(&dir, ports, &["alice"]), None);
-    let (server_addr, tls_addr, metrics) = (
-        SocketAddr::from(([127, 0, 0, 1], udp_port)),
-        SocketAddr::from(([127, 0, 0, 1], tls_port)),
-        SocketAddr::from(([127, 0, 0, 1], metrics_port)),
-    );
+    let temp = TempDir::new("samtale-turn-ops");
+    let dir = temp.path();
+    let first = install_certificate(&dir.join("first"), dir);
+    let mut server = ChildServer::start(dir, &config(dir, &["alice"], 60), None);
+    let listening = server.listening;
+    let (server_addr, tls_addr) = (listening.udp, listening.tls.expect("TLS"));
+    let metrics = listening.metrics.expect("metrics");
     assert_eq!(wait_for_status(metrics, "/healthz", 200).trim(), "ok");
 
     let (alice_socket, mut alice) = udp_client(server_addr, "alice");
@@ -226,13 +219,9 @@ fn sighup_reloads_config_and_certificate_and_sigterm_drains() {
     }
 
     // New certificate and a new user, then SIGHUP.
-    let second = install_certificate(&dir.join("second"), &dir);
+    let second = install_certificate(&dir.join("second"), dir);
     assert_ne!(first, second);
-    std::fs::write(
-        dir.join("turn.toml"),
-        config(&dir, ports, &["alice", "bob"]),
-    )
-    .unwrap();
+    std::fs::write(dir.join("turn.toml"), config(dir, &["alice", "bob"], 60)).unwrap();
     server.signal("HUP");
     server.wait_for_line("configuration reloaded");
     assert_eq!(presented_certificate(tls_addr), second);
@@ -250,8 +239,9 @@ fn sighup_reloads_config_and_certificate_and_sigterm_drains() {
     // SIGTERM: draining refuses new allocations and waits for the old.
     server.signal("TERM");
     wait_for_status(metrics, "/healthz", 503);
-    let (carol_socket, mut carol) = udp_client(server_addr, "alice");
-    assert_eq!(allocate(&carol_socket, &mut carol).error_code(), Some(508));
+    server.wait_for_line("draining: refusing new allocations");
+    let (late_socket, mut late) = udp_client(server_addr, "alice");
+    assert_eq!(allocate(&late_socket, &mut late).error_code(), Some(508));
     for (socket, client) in [(&alice_socket, &mut alice), (&bob_socket, &mut bob)] {
         let gone = transact(socket, client, Method::REFRESH, &[Attribute::Lifetime(0)]);
         assert!(gone.is_success());
@@ -264,14 +254,13 @@ fn sighup_reloads_config_and_certificate_and_sigterm_drains() {
 /// `drain_seconds` (1 here).
 #[test]
 fn a_drain_ends_at_its_bound_with_allocations_left() {
-    let dir = temp_dir("samtale-turn-drain");
-    install_certificate(&dir.join("cert"), &dir);
-    let (udp_port, tls_port, metrics_port) = (free_port(), free_port(), free_port());
-    let toml = config_draining(&dir, (udp_port, tls_port, metrics_port), &["alice"], 1);
-    let mut server = ChildServer::start(&dir, &toml, None);
-    let metrics = SocketAddr::from(([127, 0, 0, 1], metrics_port));
+    let temp = TempDir::new("samtale-turn-drain");
+    let dir = temp.path();
+    install_certificate(&dir.join("cert"), dir);
+    let mut server = ChildServer::start(dir, &config(dir, &["alice"], 1), None);
+    let metrics = server.listening.metrics.expect("metrics");
     wait_for_status(metrics, "/healthz", 200);
-    let (socket, mut alice) = udp_client(SocketAddr::from(([127, 0, 0, 1], udp_port)), "alice");
+    let (socket, mut alice) = udp_client(server.listening.udp, "alice");
     assert!(allocate(&socket, &mut alice).is_success());
     let asked = Instant::now();
     server.signal("TERM");

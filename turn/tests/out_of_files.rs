@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use common::child::{BOUND, ChildServer, free_port, temp_dir};
+use common::child::{BOUND, ChildServer, TempDir};
 
 /// A STUN Binding request over a new TCP connection, answered.
 fn binding_answered(server: SocketAddr) -> bool {
@@ -42,13 +42,11 @@ fn wait_until_answered(server: SocketAddr) {
 
 #[test]
 fn accepting_pauses_while_out_of_files_and_resumes_when_they_are_back() {
-    let port = free_port();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let toml = format!(
-        "listen_udp = \"127.0.0.1:{port}\"\nlisten_tcp = \"127.0.0.1:{port}\"\n\
-         metrics_listen = \"\"\ncore_threads = 1\nrelay_ports = \"47000-47099\"\n"
-    );
-    let server = ChildServer::start(&temp_dir("samtale-turn-nofile"), &toml, Some(64));
+    let toml = "listen_udp = \"127.0.0.1:0\"\nmetrics_listen = \"\"\n\
+                core_threads = 1\nrelay_ports = \"47000-47099\"\n";
+    let dir = TempDir::new("samtale-turn-nofile");
+    let server = ChildServer::start(dir.path(), toml, Some(64));
+    let addr = server.listening.tcp.expect("a TCP listener");
     wait_until_answered(addr);
 
     // More connections than the server has descriptors: it accepts until

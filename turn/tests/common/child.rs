@@ -1,10 +1,11 @@
 //! The real `samtale-turn` binary as a child process: started with a TOML
-//! config (and optionally a lower open-file limit), its log lines on a
-//! channel, its CPU time from `/proc`, signals sent with `kill`.
+//! config (and optionally a lower open-file limit) on ports it picks itself
+//! (port 0), which it prints; its log lines on a channel, its CPU time from
+//! `/proc`, signals sent with `kill`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -12,29 +13,65 @@ use std::time::{Duration, Instant};
 /// How long any awaited event may take.
 pub const BOUND: Duration = Duration::from_secs(10);
 
-/// A loopback port free for UDP and TCP just now.
-pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
+/// A fresh directory under the system's temporary one, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("{name}-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
     }
-    panic!("no free port");
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
-/// A fresh directory under the system's temporary one.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("{name}-{:x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Where the server listens, from its start-up line.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub udp: SocketAddr,
+    pub tcp: Option<SocketAddr>,
+    pub tls: Option<SocketAddr>,
+    pub metrics: Option<SocketAddr>,
+}
+
+impl Listening {
+    /// Parses "samtale-turn listening: udp A tcp B tls C … metrics
+    /// http://D/metrics" ("off"/"disabled" for none).
+    fn parse(line: &str) -> Option<Listening> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |key: &str| -> Option<&str> {
+            let i = words.iter().position(|w| *w == key)?;
+            words.get(i + 1).copied()
+        };
+        let metrics = after("metrics")?
+            .strip_prefix("http://")
+            .and_then(|a| a.strip_suffix("/metrics"))
+            .and_then(|a| a.parse().ok());
+        Some(Listening {
+            udp: after("udp")?.parse().ok()?,
+            tcp: after("tcp")?.parse().ok(),
+            tls: after("tls")?.parse().ok(),
+            metrics,
+        })
+    }
 }
 
 pub struct ChildServer {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Lines read so far, for failure messages.
+    seen: std::sync::Mutex<Vec<String>>,
     exited: Option<ExitStatus>,
+    pub listening: Listening,
 }
 
 impl Drop for ChildServer {
@@ -47,9 +84,10 @@ impl Drop for ChildServer {
 }
 
 impl ChildServer {
-    /// Starts `samtale-turn --config <dir>/turn.toml` with `toml`; with
-    /// `open_files`, under that hard limit on open files.
-    pub fn start(dir: &std::path::Path, toml: &str, open_files: Option<u32>) -> ChildServer {
+    /// Starts `samtale-turn --config <dir>/turn.toml` with `toml` (listen
+    /// on port 0: the server prints what it got); with `open_files`, under
+    /// that hard limit on open files. Returns once it listens.
+    pub fn start(dir: &Path, toml: &str, open_files: Option<u32>) -> ChildServer {
         let config = dir.join("turn.toml");
         std::fs::write(&config, toml).unwrap();
         let binary = env!("CARGO_BIN_EXE_samtale-turn");
@@ -58,10 +96,9 @@ impl ChildServer {
             .unwrap_or_default();
         let mut child = Command::new("sh")
             .arg("-c")
-            .arg(format!(
-                "{limit}exec {binary} --config {}",
-                config.display()
-            ))
+            .arg(format!("{limit}exec \"$0\" --config \"$1\""))
+            .arg(binary)
+            .arg(&config)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -80,24 +117,41 @@ impl ChildServer {
                 }
             });
         }
-        ChildServer {
+        let mut server = ChildServer {
             child,
             lines,
+            seen: std::sync::Mutex::new(Vec::new()),
             exited: None,
-        }
+            listening: Listening {
+                udp: SocketAddr::from(([0, 0, 0, 0], 0)),
+                tcp: None,
+                tls: None,
+                metrics: None,
+            },
+        };
+        let line = server.wait_for_line("samtale-turn listening:");
+        server.listening = Listening::parse(&line).unwrap_or_else(|| panic!("{line}"));
+        server
     }
 
-    /// Waits (within [`BOUND`]) for a log line containing `text`.
-    pub fn wait_for_line(&self, text: &str) {
+    /// Waits (within [`BOUND`]) for the next log line containing `text`
+    /// (lines are buffered: one printed before the call counts, if no
+    /// earlier wait took it) and returns it.
+    pub fn wait_for_line(&self, text: &str) -> String {
         let deadline = Instant::now() + BOUND;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return,
-                Ok(_) => {}
+                Ok(line) => {
+                    self.seen.lock().unwrap().push(line.clone());
+                    if line.contains(text) {
+                        return line;
+                    }
+                }
                 Err(_) => break,
             }
         }
-        panic!("no log line with {text:?}");
+        let seen = self.seen.lock().unwrap().join("\n");
+        panic!("no log line with {text:?}; the server said:\n{seen}");
     }
 
     /// The server's CPU time (user + system), in clock ticks.
