@@ -444,3 +444,26 @@ fn connection_ids_name_their_shard() {
         s.handle_peer_connect_failed(t0, id);
     }
 }
+
+/// A joined data connection holds no allocation of its own, yet the
+/// allocate timeout never closes it.
+#[test]
+fn a_data_connection_is_never_closed_for_holding_no_allocation() {
+    let (mut s, t0) = server();
+    s.handle_connection_opened(t0, tcp("198.51.100.7:5003"));
+    let (c, _) = allocated(&mut s, t0, "198.51.100.7:5003");
+    let (_, id) = connect(&mut s, t0, &c, peer());
+    connected(&mut s, t0, &c, id);
+    let mut data = data_connection(&c, "198.51.100.7:5004");
+    s.handle_connection_opened(t0 + secs(1), data.tuple);
+    let resp = bind(&mut s, t0 + secs(1), &mut data, id);
+    assert!(resp.is_success(), "{:?}", resp.error_code());
+    assert!(matches!(s.poll_tcp_action(), Some(TcpAction::Join { .. })));
+    assert_eq!(s.stats(t0 + secs(1)).unallocated_connections, 0);
+    s.handle_timeout(t0 + secs(300));
+    let closes = actions(&mut s)
+        .into_iter()
+        .filter(|a| matches!(a, TcpAction::CloseClient { .. }))
+        .count();
+    assert_eq!(closes, 0);
+}

@@ -2,8 +2,8 @@
 //! that never allocates (Binding requests do not count) is closed at
 //! exactly `allocate_timeout` after it opened, and one whose allocation
 //! ends (refreshed to 0 or expired) gets the same time to allocate again.
-//! Data connections (RFC 6062), UDP clients and a zero timeout are never
-//! closed this way.
+//! UDP clients and a zero timeout are never closed this way; nor are data
+//! connections (RFC 6062, in `server_tcp_relay.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
@@ -12,7 +12,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Client, FakeRelays, config, feed, secs, server, server_with, tcp, udp};
-use samtale_turn::codec::{Attribute, Method, TransactionId};
+use samtale_turn::codec::{Method, TransactionId};
 use samtale_turn::config::TurnConfig;
 use samtale_turn::server::{FiveTuple, TcpAction, TurnServer};
 
@@ -114,49 +114,6 @@ fn an_expired_allocation_leaves_time_to_allocate_again() {
     assert!(closed_at(&mut server, t0 + secs(1259)).is_empty());
     assert!(closed_at(&mut server, t0 + secs(1319) - MS).is_empty());
     assert_eq!(closed_at(&mut server, t0 + secs(1319)), vec![c.tuple]);
-}
-
-#[test]
-fn a_data_connection_is_never_closed_for_holding_no_allocation() {
-    let (mut server, t0) = server();
-    let mut control = Client::new(tcp("198.51.100.7:5003"), "alice", "alice-pw");
-    server.handle_connection_opened(t0, control.tuple);
-    let resp = control.transact(
-        &mut server,
-        t0,
-        Method::ALLOCATE,
-        &[Attribute::RequestedTransport(6)],
-    );
-    assert!(resp.is_success());
-    let peer = "8.8.8.8:443".parse().unwrap();
-    let request = control.request(
-        Method::CONNECT,
-        TransactionId::random(),
-        &[Attribute::XorPeerAddress(peer)],
-    );
-    assert!(feed(&mut server, t0, control.tuple, &request).is_none());
-    let id = match server.poll_tcp_action() {
-        Some(TcpAction::Connect { id, .. }) => id,
-        other => panic!("expected Connect, got {other:?}"),
-    };
-    server
-        .handle_peer_connected(t0, id)
-        .expect("Connect answered");
-    let mut data = Client::new(tcp("198.51.100.7:5004"), "alice", "alice-pw");
-    server.handle_connection_opened(t0 + secs(1), data.tuple);
-    let resp = data.transact(
-        &mut server,
-        t0 + secs(1),
-        Method::CONNECTION_BIND,
-        &[Attribute::ConnectionId(id)],
-    );
-    assert!(resp.is_success(), "{:?}", resp.error_code());
-    assert!(matches!(
-        server.poll_tcp_action(),
-        Some(TcpAction::Join { .. })
-    ));
-    assert_eq!(server.stats(t0 + secs(1)).unallocated_connections, 0);
-    assert!(closed_at(&mut server, t0 + secs(300)).is_empty());
 }
 
 #[test]
