@@ -402,6 +402,16 @@ mod tests {
         (streams, token, tuple, client)
     }
 
+    /// Everything the server writes until it closes (within 5 s).
+    fn read_until_closed(stream: &mut std::net::TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.read_to_end(&mut got).unwrap();
+        got
+    }
+
     /// Waits (bounded) until the poller reports `token` writable.
     fn wait_writable(poll: &mut Poll, token: Token) {
         let mut events = Events::with_capacity(8);
@@ -597,19 +607,11 @@ mod tests {
         streams.send(&tuple, b"to the successor");
         streams.finish(token);
         assert_eq!(streams.take_closed(), Some(tuple));
-        let mut rest = Vec::new();
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        client.read_to_end(&mut rest).unwrap();
+        let rest = read_until_closed(&mut client);
         assert!(rest.is_empty(), "the old one only ends");
         streams.send(&tuple, b", still reachable");
         streams.finish(second);
-        let mut got = Vec::new();
-        successor
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        successor.read_to_end(&mut got).unwrap();
+        let got = read_until_closed(&mut successor);
         assert_eq!(got, b"to the successor, still reachable");
     }
 
@@ -621,11 +623,7 @@ mod tests {
         streams.close_when_written(&tuple);
         assert!(streams.get_mut(token).is_none());
         assert_eq!(streams.take_closed(), Some(tuple));
-        let mut got = Vec::new();
-        client
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        client.read_to_end(&mut got).unwrap();
+        let got = read_until_closed(&mut client);
         assert_eq!(got, b"answer");
     }
 
