@@ -48,8 +48,9 @@ struct Args {
     client_tcp: bool,
     /// Clients reach the server over TLS (uclient `-t -S`, as `turns:`
     /// does); both servers get the same self-signed certificate (made with
-    /// `openssl`).
-    #[arg(long, conflicts_with_all = ["tcp_relay", "client_tcp"])]
+    /// `openssl`). With `--tcp-relay`: TCP allocations whose control and
+    /// data connections are TLS (uclient `-T -S`).
+    #[arg(long, conflicts_with = "client_tcp")]
     client_tls: bool,
 }
 
@@ -60,11 +61,13 @@ enum Mode {
     ClientTcp,
     ClientTls,
     TcpRelay,
+    TcpRelayTls,
 }
 
 impl Args {
     fn mode(&self) -> Mode {
         match (self.tcp_relay, self.client_tcp, self.client_tls) {
+            (true, _, true) => Mode::TcpRelayTls,
             (true, _, _) => Mode::TcpRelay,
             (_, true, _) => Mode::ClientTcp,
             (_, _, true) => Mode::ClientTls,
@@ -255,7 +258,7 @@ fn load(
     (sessions, messages, interval_ms): (u32, u32, u32),
     mode: Mode,
 ) -> anyhow::Result<Run> {
-    let tcp_relay = mode == Mode::TcpRelay;
+    let tcp_relay = matches!(mode, Mode::TcpRelay | Mode::TcpRelayTls);
     let peer_port = free_port()?;
     // With `-T` uclient's sessions are the peers.
     let _peer = if tcp_relay {
@@ -276,6 +279,7 @@ fn load(
     let cpu0 = cpu_seconds(pid)?;
     let mode: &[&str] = match mode {
         Mode::TcpRelay => &["-T"],
+        Mode::TcpRelayTls => &["-T", "-S"],
         Mode::ClientTcp => &["-t", "-c", "-e", "127.0.0.1", "-r"],
         Mode::ClientTls => &["-t", "-S", "-c", "-e", "127.0.0.1", "-r"],
         Mode::Udp => &["-c", "-e", "127.0.0.1", "-r"],
@@ -345,7 +349,7 @@ fn main() -> anyhow::Result<()> {
     println!("--- | ---: | ---: | ---: | ---: | ---: | ---:");
     const SERVERS: [&str; 2] = ["coturn", "samtale-turn"];
     let mode = args.mode();
-    let certificate = if mode == Mode::ClientTls {
+    let certificate = if matches!(mode, Mode::ClientTls | Mode::TcpRelayTls) {
         let dir = std::env::temp_dir().join(format!("turn-bench-tls-{}", std::process::id()));
         Some(samtale_turn::driver::tls::self_signed_localhost(&dir).context("openssl")?)
     } else {

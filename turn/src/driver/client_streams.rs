@@ -6,10 +6,16 @@
 //! write (over TLS: encrypted by rustls on this thread, after the handshake
 //! on tokio). A frame crosses no thread.
 //!
+//! Over TLS each frame is a record of its own, as coturn writes them:
+//! clients that take one record for one message (coturn's own
+//! `turnutils_uclient` does) would otherwise drop every message after the
+//! first of a record. The records of a turn still leave in one write.
+//!
 //! A connection whose ConnectionBind (RFC 6062) succeeds leaves this set
 //! with what it holds (and its TLS session) and is relayed raw with its
 //! peer connection on this thread too ([`super::splice`]).
 
+use std::collections::VecDeque;
 use std::io::{ErrorKind, Write};
 use std::net::TcpStream as StdTcpStream;
 use std::os::fd::OwnedFd;
@@ -27,6 +33,9 @@ use crate::server::FiveTuple;
 /// Bytes waiting for a slow client before frames to it are dropped, as a
 /// full UDP socket would (whole frames: the framing stays intact).
 const MAX_UNSENT: usize = 256 * 1024;
+/// Plaintext handed to a TLS session at once, its records all out: well
+/// under rustls's 64 KiB of records waiting, so each frame goes whole.
+const TLS_BATCH: usize = 32 * 1024;
 
 /// A client connection owned by the core thread.
 pub(super) struct CoreStream {
@@ -36,6 +45,8 @@ pub(super) struct CoreStream {
     pub input: FrameBuffer,
     /// Answered and not yet written (over TLS: not yet encrypted).
     unsent: Vec<u8>,
+    /// Over TLS: the lengths of the frames in `unsent`, one record each.
+    unsent_frames: VecDeque<usize>,
     /// The TLS session of a TLS connection.
     tls: Option<Box<ServerConnection>>,
     /// Closes after writing what the kernel takes now (a refused
@@ -89,16 +100,53 @@ impl CoreStream {
             if self.unsent.is_empty() {
                 return false;
             }
-            // rustls takes what its buffer limit allows (a TLS stream may
-            // break anywhere); with its records all out it takes some.
-            match tls.writer().write(&self.unsent) {
-                Ok(0) | Err(_) => return true,
-                Ok(n) => {
-                    self.unsent.drain(..n);
-                }
+            if encrypt_frames(tls, &mut self.unsent, &mut self.unsent_frames) {
+                return true;
             }
         }
     }
+}
+
+/// Hands the frames at the front of `unsent` to a TLS session whose
+/// records are all out, each as a record of its own, up to
+/// [`TLS_BATCH`] (a first frame longer than that goes anyway: rustls
+/// splits it into records). True if the session failed.
+fn encrypt_frames(
+    tls: &mut ServerConnection,
+    unsent: &mut Vec<u8>,
+    frames: &mut VecDeque<usize>,
+) -> bool {
+    if frames.iter().sum::<usize>() != unsent.len() {
+        // Never expected: the bytes then go as one frame, not in a loop.
+        frames.clear();
+        frames.push_back(unsent.len());
+    }
+    let mut taken = 0;
+    while let Some(len) = frames.front_mut() {
+        if *len == 0 {
+            frames.pop_front();
+            continue;
+        }
+        if taken > 0 && taken + *len > TLS_BATCH {
+            break;
+        }
+        let frame = unsent.get(taken..taken + *len).unwrap_or_default();
+        match tls.writer().write(frame) {
+            Ok(0) | Err(_) => return true,
+            Ok(n) if n < *len => {
+                // Over rustls's limit: the rest follows its records.
+                *len -= n;
+                taken += n;
+                break;
+            }
+            Ok(n) => {
+                taken += n;
+                frames.pop_front();
+            }
+        }
+    }
+    unsent.drain(..taken);
+    false
 }
 
 /// Writes `unsent` until the socket would block; what was written leaves
@@ -187,6 +235,7 @@ impl ClientStreams {
             tuple,
             input,
             unsent: Vec::new(),
+            unsent_frames: VecDeque::new(),
             tls,
             closing: false,
             dirty: false,
@@ -218,6 +267,9 @@ impl ClientStreams {
                 return;
             }
             conn.unsent.extend_from_slice(frame);
+            if conn.tls.is_some() {
+                conn.unsent_frames.push_back(frame.len());
+            }
             self.mark_dirty(slot);
         }
     }
@@ -471,8 +523,45 @@ mod tests {
         assert!(streams.take_closed().is_none(), "still open");
     }
 
+    /// Reads the TLS records that are there (`raw` keeps a partial one)
+    /// and decrypts them one at a time: the plaintext of each record that
+    /// carried any. `Ok(0)` when none was whole.
+    fn read_records(
+        client: &mut std::net::TcpStream,
+        session: &mut tokio_rustls::rustls::ClientConnection,
+        raw: &mut Vec<u8>,
+        records: &mut Vec<Vec<u8>>,
+    ) -> std::io::Result<usize> {
+        let mut chunk = vec![0u8; 1 << 16];
+        let n = client.read(&mut chunk)?;
+        if n == 0 {
+            return Err(ErrorKind::UnexpectedEof.into());
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        let mut whole = 0;
+        while raw.len() >= 5 {
+            let len = 5 + usize::from(u16::from_be_bytes([raw[3], raw[4]]));
+            if raw.len() < len {
+                break;
+            }
+            let record: Vec<u8> = raw.drain(..len).collect();
+            let mut rest = &record[..];
+            while !rest.is_empty() {
+                session.read_tls(&mut rest).unwrap();
+                session.process_new_packets().unwrap();
+            }
+            let mut plaintext = Vec::new();
+            let _ = session.reader().read_to_end(&mut plaintext);
+            if !plaintext.is_empty() {
+                records.push(plaintext);
+            }
+            whole += 1;
+        }
+        Ok(whole)
+    }
+
     #[test]
-    fn a_slow_tls_client_gets_everything_queued_for_it_in_order() {
+    fn a_slow_tls_client_gets_every_frame_queued_for_it_in_order_a_record_each() {
         let mut poll = Poll::new().unwrap();
         let (server, session, mut client, mut client_session) = tls_pair();
         let tuple = FiveTuple {
@@ -495,29 +584,20 @@ mod tests {
         let data: Vec<u8> = (0..MAX_UNSENT as u32 - 4096)
             .map(|i| (i % 251) as u8)
             .collect();
-        for chunk in data.chunks(1000) {
-            streams.send(&tuple, chunk);
+        let frames: Vec<&[u8]> = data.chunks(1000).collect();
+        for frame in &frames {
+            streams.send(&tuple, frame);
         }
         streams.flush();
         assert!(streams.take_closed().is_none(), "still open");
-        let mut got = Vec::new();
+        let (mut raw, mut records) = (Vec::new(), Vec::new());
         let mut events = Events::with_capacity(8);
         for _ in 0..1000 {
-            if got.len() >= data.len() {
+            if records.iter().map(Vec::len).sum::<usize>() >= data.len() {
                 break;
             }
-            match client_session.read_tls(&mut client) {
-                Ok(0) => break,
-                Ok(_) => {
-                    client_session.process_new_packets().unwrap();
-                    let mut buf = vec![0u8; 1 << 16];
-                    while let Ok(n) = client_session.reader().read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        got.extend_from_slice(&buf[..n]);
-                    }
-                }
+            match read_records(&mut client, &mut client_session, &mut raw, &mut records) {
+                Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     poll.poll(&mut events, Some(Duration::from_millis(100)))
                         .unwrap();
@@ -526,11 +606,10 @@ mod tests {
                 Err(e) => panic!("{e}"),
             }
         }
+        assert_eq!(records.len(), frames.len(), "one record per frame");
         assert!(
-            got == data,
-            "{} of {} bytes, in order",
-            got.len(),
-            data.len()
+            records.iter().zip(&frames).all(|(r, f)| r == f),
+            "each record holds its frame, in order"
         );
         assert!(streams.take_closed().is_none(), "still open");
     }

@@ -68,7 +68,8 @@ pub(super) async fn accept(
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => hand_to_core(tls, tuple, shards, slot).await,
-                        _ => debug!(%client, "TLS handshake failed"),
+                        Ok(Err(e)) => debug!(%client, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%client, "TLS handshake timed out"),
                     }
                 });
             }
