@@ -26,8 +26,7 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     messages: u32,
     /// Milliseconds between a session's messages (uclient -z). Over TLS
-    /// uclient needs 5 or more: at 1 it stops reading records its TLS
-    /// library buffered, against coturn as against samtale-turn.
+    /// use 5 or more: at 1 uclient stalls against coturn.
     #[arg(long, default_value_t = 1)]
     interval_ms: u32,
     /// Runs per configuration; the median is reported.
@@ -84,6 +83,15 @@ struct Tls {
 }
 
 const SECRET: &str = "bench-secret";
+/// How long one uclient run may take before it counts as stalled.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A uclient run that did not finish in [`CLIENT_TIMEOUT`] (with `-T -S`
+/// uclient 4.6.1 sometimes waits forever for a data connection whose TLS
+/// handshake it gave up). It is left out of the median and counted.
+#[derive(Debug, thiserror::Error)]
+#[error("turnutils_uclient stalled (still running after {CLIENT_TIMEOUT:?})")]
+struct Stalled;
 
 struct Proc(Child);
 
@@ -284,6 +292,9 @@ fn load(
         Mode::ClientTls => &["-t", "-S", "-c", "-e", "127.0.0.1", "-r"],
         Mode::Udp => &["-c", "-e", "127.0.0.1", "-r"],
     };
+    let output_path =
+        std::env::temp_dir().join(format!("turn-bench-uclient-{}.log", std::process::id()));
+    let output = std::fs::File::create(&output_path)?;
     let mut client = Command::new("turnutils_uclient")
         .args([
             "-m",
@@ -298,26 +309,30 @@ fn load(
         .args(mode)
         .args((!tcp_relay).then(|| peer_port.to_string()))
         .args(["-W", SECRET, "-p", &port.to_string(), "127.0.0.1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        // To a file, not a pipe: nobody reads a pipe while uclient runs,
+        // and a full one would stop it.
+        .stdout(output.try_clone()?)
+        .stderr(output)
         .spawn()
         .context("turnutils_uclient")?;
     // Peak RSS while the allocations live.
     let mut rss_peak = rss0;
+    let started = std::time::Instant::now();
     loop {
         if client.try_wait()?.is_some() {
             break;
+        }
+        if started.elapsed() > CLIENT_TIMEOUT {
+            let _ = client.kill();
+            let _ = client.wait();
+            return Err(Stalled.into());
         }
         rss_peak = rss_peak.max(rss_kib(pid).unwrap_or(0));
         std::thread::sleep(Duration::from_millis(100));
     }
     let cpu = cpu_seconds(pid)? - cpu0;
-    let out = client.wait_with_output()?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    client.wait()?;
+    let text = String::from_utf8_lossy(&std::fs::read(&output_path)?).into_owned();
     let recv =
         number_after(&text, "tot_recv_msgs=").context("no tot_recv_msgs in uclient output")?;
     let lost = number_after(&text, "Total lost packets ").unwrap_or(f64::NAN);
@@ -332,9 +347,9 @@ fn load(
     })
 }
 
-fn median(mut runs: Vec<Run>) -> Run {
+fn median(mut runs: Vec<Run>) -> Option<Run> {
     runs.sort_by(|a, b| a.per_cpu_second().total_cmp(&b.per_cpu_second()));
-    runs[runs.len() / 2]
+    runs.get(runs.len() / 2).copied()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -359,6 +374,7 @@ fn main() -> anyhow::Result<()> {
         // Runs alternate between the servers, so load from other work on
         // the machine falls on both alike.
         let mut runs: [Vec<Run>; 2] = [Vec::new(), Vec::new()];
+        let mut stalled = [0usize; 2];
         for _ in 0..args.runs.max(1) {
             for (i, name) in SERVERS.iter().enumerate() {
                 let port = free_port()?;
@@ -380,14 +396,32 @@ fn main() -> anyhow::Result<()> {
                 let load_spec = (sessions, args.messages, args.interval_ms);
                 // uclient reaches the server at the TLS port with `-S`.
                 let client_port = tls.as_ref().map_or(port, |t| t.port);
-                runs[i].push(load(&server, client_port, load_spec, mode)?);
+                match load(&server, client_port, load_spec, mode) {
+                    Ok(run) => runs[i].push(run),
+                    Err(e) if e.is::<Stalled>() => {
+                        eprintln!("{name}, {sessions} sessions: {e}");
+                        stalled[i] += 1;
+                    }
+                    Err(e) => return Err(e.context(format!("{name}, {sessions} sessions"))),
+                }
             }
         }
         let mut results = Vec::new();
-        for (name, runs) in SERVERS.iter().zip(runs) {
-            let r = median(runs);
+        for ((name, runs), stalled) in SERVERS.iter().zip(runs).zip(stalled) {
+            let note = if stalled > 0 {
+                format!(
+                    " ({stalled} of {} runs stalled, left out)",
+                    args.runs.max(1)
+                )
+            } else {
+                String::new()
+            };
+            let Some(r) = median(runs) else {
+                println!("{name} | {sessions} | every run stalled | | | | |");
+                continue;
+            };
             println!(
-                "{name} | {sessions} | {} | {:.2} | {:.2} | {:.0} | {:.1}",
+                "{name} | {sessions} | {} | {:.2} | {:.2} | {:.0} | {:.1}{note}",
                 r.relayed,
                 r.lost_pct,
                 r.cpu,
@@ -396,10 +430,12 @@ fn main() -> anyhow::Result<()> {
             );
             results.push(r);
         }
-        println!(
-            "ratio samtale-turn / coturn at {sessions} sessions: {:.2}× messages per CPU-second",
-            results[1].per_cpu_second() / results[0].per_cpu_second().max(1e-9)
-        );
+        if let [coturn, samtale] = results[..] {
+            println!(
+                "ratio samtale-turn / coturn at {sessions} sessions: {:.2}× messages per CPU-second",
+                samtale.per_cpu_second() / coturn.per_cpu_second().max(1e-9)
+            );
+        }
     }
     Ok(())
 }

@@ -36,6 +36,8 @@ const MAX_UNSENT: usize = 256 * 1024;
 /// Plaintext handed to a TLS session at once, its records all out: well
 /// under rustls's 64 KiB of records waiting, so each frame goes whole.
 const TLS_BATCH: usize = 32 * 1024;
+/// What a record adds to its plaintext, at most (header, tag, padding).
+const RECORD_OVERHEAD: usize = 64;
 
 /// A client connection owned by the core thread.
 pub(super) struct CoreStream {
@@ -121,17 +123,21 @@ fn encrypt_frames(
         frames.clear();
         frames.push_back(unsent.len());
     }
-    let mut taken = 0;
+    let (mut taken, mut budget) = (0, 0);
     while let Some(len) = frames.front_mut() {
         if *len == 0 {
             frames.pop_front();
             continue;
         }
-        if taken > 0 && taken + *len > TLS_BATCH {
+        // Each record adds its header and tag to rustls's count.
+        if taken > 0 && budget + *len + RECORD_OVERHEAD > TLS_BATCH {
             break;
         }
+        budget += *len + RECORD_OVERHEAD;
         let frame = unsent.get(taken..taken + *len).unwrap_or_default();
         match tls.writer().write(frame) {
+            // rustls's limit reached after some frames: the rest wait.
+            Ok(0) if taken > 0 => break,
             Ok(0) | Err(_) => return true,
             Ok(n) if n < *len => {
                 // Over rustls's limit: the rest follows its records.
@@ -562,6 +568,16 @@ mod tests {
 
     #[test]
     fn a_slow_tls_client_gets_every_frame_queued_for_it_in_order_a_record_each() {
+        slow_tls_client_gets_frames_of(1000);
+    }
+
+    /// Tiny frames: rustls counts each record's header and tag too.
+    #[test]
+    fn a_slow_tls_client_gets_thousands_of_tiny_frames_a_record_each() {
+        slow_tls_client_gets_frames_of(8);
+    }
+
+    fn slow_tls_client_gets_frames_of(frame_len: usize) {
         let mut poll = Poll::new().unwrap();
         let (server, session, mut client, mut client_session) = tls_pair();
         let tuple = FiveTuple {
@@ -584,7 +600,7 @@ mod tests {
         let data: Vec<u8> = (0..MAX_UNSENT as u32 - 4096)
             .map(|i| (i % 251) as u8)
             .collect();
-        let frames: Vec<&[u8]> = data.chunks(1000).collect();
+        let frames: Vec<&[u8]> = data.chunks(frame_len).collect();
         for frame in &frames {
             streams.send(&tuple, frame);
         }

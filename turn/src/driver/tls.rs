@@ -165,7 +165,24 @@ mod tests {
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl");
-        let (mut socket, _) = listener.accept().unwrap();
+        // Bounded: an openssl that never connects fails the test.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut socket = loop {
+            match listener.accept() {
+                Ok((socket, _)) => break socket,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "openssl never connected"
+                    );
+                    assert!(client.try_wait().unwrap().is_none(), "openssl exited");
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        };
+        socket.set_nonblocking(false).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
