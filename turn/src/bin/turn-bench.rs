@@ -86,9 +86,8 @@ const SECRET: &str = "bench-secret";
 /// How long one uclient run may take before it counts as stalled.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A uclient run that did not finish in [`CLIENT_TIMEOUT`] (with `-T -S`
-/// uclient 4.6.1 sometimes waits forever for a data connection whose TLS
-/// handshake it gave up). It is left out of the median and counted.
+/// A uclient run that did not finish in [`CLIENT_TIMEOUT`]. It is left
+/// out of the median and counted.
 #[derive(Debug, thiserror::Error)]
 #[error("turnutils_uclient stalled (still running after {CLIENT_TIMEOUT:?})")]
 struct Stalled;
@@ -333,6 +332,7 @@ fn load(
     let cpu = cpu_seconds(pid)? - cpu0;
     client.wait()?;
     let text = String::from_utf8_lossy(&std::fs::read(&output_path)?).into_owned();
+    std::fs::remove_file(&output_path).ok();
     let recv =
         number_after(&text, "tot_recv_msgs=").context("no tot_recv_msgs in uclient output")?;
     let lost = number_after(&text, "Total lost packets ").unwrap_or(f64::NAN);

@@ -99,7 +99,10 @@ impl CoreStream {
                     Err(_) => return true,
                 }
             }
-            if self.unsent.is_empty() {
+            // Every byte queued over TLS belongs to a listed frame, and each
+            // call below takes at least one: the loop ends.
+            debug_assert_eq!(self.unsent_frames.iter().sum::<usize>(), self.unsent.len());
+            if self.unsent_frames.is_empty() {
                 return false;
             }
             if encrypt_frames(tls, &mut self.unsent, &mut self.unsent_frames) {
@@ -118,17 +121,8 @@ fn encrypt_frames(
     unsent: &mut Vec<u8>,
     frames: &mut VecDeque<usize>,
 ) -> bool {
-    if frames.iter().sum::<usize>() != unsent.len() {
-        // Never expected: the bytes then go as one frame, not in a loop.
-        frames.clear();
-        frames.push_back(unsent.len());
-    }
     let (mut taken, mut budget) = (0, 0);
     while let Some(len) = frames.front_mut() {
-        if *len == 0 {
-            frames.pop_front();
-            continue;
-        }
         // Each record adds its header and tag to rustls's count.
         if taken > 0 && budget + *len + RECORD_OVERHEAD > TLS_BATCH {
             break;
@@ -265,6 +259,9 @@ impl ClientStreams {
     /// Queues a frame for the client of `tuple` (dropped if it is gone or
     /// stuck).
     pub(super) fn send(&mut self, tuple: &FiveTuple, frame: &[u8]) {
+        if frame.is_empty() {
+            return;
+        }
         if let Some(slot) = self.conns.slot_of(tuple) {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
