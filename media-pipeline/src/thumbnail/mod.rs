@@ -52,7 +52,7 @@ impl Default for ThumbnailLimits {
 }
 
 /// The encoding of a thumbnail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutputFormat {
     /// Baseline JPEG at this quality (1..=100); transparency is flattened
     /// onto white.

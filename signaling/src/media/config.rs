@@ -98,6 +98,9 @@ pub struct MediaSettings {
     /// Lifetime of view-once grants, seconds. Default 7 days.
     #[serde(with = "seconds")]
     pub view_once_ttl: Duration,
+    /// Memory for server-side thumbnails already made, bytes. Default
+    /// 64 MiB; 0 makes every request decode the original again.
+    pub thumbnail_cache_bytes: u64,
 }
 
 impl Default for MediaSettings {
@@ -115,6 +118,7 @@ impl Default for MediaSettings {
             upload_url_ttl: lib.upload_url_ttl,
             download_url_ttl: lib.download_url_ttl,
             view_once_ttl: lib.view_once_ttl,
+            thumbnail_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

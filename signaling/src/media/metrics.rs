@@ -22,6 +22,10 @@ pub struct MediaMetrics {
     pub swept_objects: AtomicU64,
     /// Sweeps that failed (retried at the next tick).
     pub sweep_failures: AtomicU64,
+    /// Server-side thumbnails decoded and encoded.
+    pub thumbnails_made: AtomicU64,
+    /// Thumbnail requests answered from the cache.
+    pub thumbnail_cache_hits: AtomicU64,
 }
 
 impl MediaMetrics {
@@ -75,6 +79,16 @@ impl MediaMetrics {
                 "sweep_failures",
                 "Sweeps that failed.",
                 &self.sweep_failures,
+            ),
+            (
+                "thumbnails_made",
+                "Server-side thumbnails decoded and encoded.",
+                &self.thumbnails_made,
+            ),
+            (
+                "thumbnail_cache_hits",
+                "Thumbnail requests answered from the cache.",
+                &self.thumbnail_cache_hits,
             ),
         ] {
             let name = format!("samtale_media_{name}_total");

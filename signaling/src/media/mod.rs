@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod routes;
 pub mod serve;
 pub mod sweeper;
+pub mod thumb_cache;
 
 use std::sync::{Arc, Mutex};
 
@@ -51,6 +52,8 @@ pub struct MediaService {
     pub settings: MediaSettings,
     /// Counters for `/metrics`.
     pub metrics: metrics::MediaMetrics,
+    /// Server-side thumbnails already made, and the bound on making them.
+    pub thumbnails: thumb_cache::ThumbnailCache,
     sweeper: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -83,11 +86,16 @@ impl MediaService {
                 .context("opening the media index")?,
         });
         let store = MediaStore::new(storage, index, settings.media_config());
+        let thumbnails = thumb_cache::ThumbnailCache::new(
+            usize::try_from(settings.thumbnail_cache_bytes).unwrap_or(usize::MAX),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        );
         Ok(Self {
             store,
             local,
             settings,
             metrics: metrics::MediaMetrics::default(),
+            thumbnails,
             sweeper: Mutex::new(None),
         })
     }

@@ -9,11 +9,12 @@
 //!   backends); a second use is 410 and the object is deleted once every
 //!   grant is used.
 //! * `GET /api/media/<id>/thumbnail`: a server-side thumbnail of stored,
-//!   non-view-once, non-E2EE images.
+//!   non-view-once, non-E2EE images, made once and then served from
+//!   [`super::thumb_cache`].
 //!
 //! [`LOCAL_OBJECTS_PATH`]: super::LOCAL_OBJECTS_PATH
 
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -21,14 +22,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use samtale_media::index::MediaState;
+use samtale_media::media::{MediaError, MediaStore};
 use samtale_media::serve::user_object_headers;
+use samtale_media::storage::ObjectKey;
 use samtale_media::thumbnail::{OutputFormat, ThumbnailLimits, ThumbnailSpec, thumbnails};
 use serde::Deserialize;
 
 use super::MediaApiError;
+use super::MediaService;
 use super::auth::MediaCaller;
 use super::metrics::MediaMetrics;
 use super::routes::key_of;
+use super::thumb_cache::ThumbKey;
 use crate::app::Shared;
 
 /// Largest thumbnail side a client may ask for.
@@ -145,29 +150,81 @@ pub async fn thumbnail(
             "view-once media has no thumbnail",
         ));
     }
-    let limits = ThumbnailLimits::default();
-    let bytes = store
-        .storage()
-        .get(&key)
-        .await
-        .map_err(samtale_media::media::MediaError::from)?
-        .into_bytes(limits.max_input_bytes as u64)
-        .await
-        .map_err(samtale_media::media::MediaError::from)?;
     let spec = ThumbnailSpec {
         max_width: width,
         max_height: height,
         format,
     };
-    let made = tokio::task::spawn_blocking(move || thumbnails(&bytes, &[spec], &limits))
+    let thumb = cached_thumbnail(&state.media, &key, spec).await?;
+    let headers = user_object_headers(Some(format.mime()), Some(thumb.len() as u64));
+    let mut response = Body::from(thumb).into_response();
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+fn internal() -> MediaApiError {
+    MediaApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error",
+    )
+}
+
+/// The thumbnail from the cache, or made now (one job per CPU at a time)
+/// and kept.
+async fn cached_thumbnail(
+    media: &MediaService,
+    key: &ObjectKey,
+    spec: ThumbnailSpec,
+) -> Result<Bytes, MediaApiError> {
+    let cache_key = ThumbKey {
+        media: key.as_str().to_owned(),
+        width: spec.max_width,
+        height: spec.max_height,
+        format: spec.format,
+    };
+    let cached = || {
+        let hit = media.thumbnails.get(&cache_key, Instant::now());
+        if hit.is_some() {
+            MediaMetrics::inc(&media.metrics.thumbnail_cache_hits);
+        }
+        hit
+    };
+    if let Some(bytes) = cached() {
+        return Ok(bytes);
+    }
+    let _job = media.thumbnails.job().await.ok_or_else(internal)?;
+    // An equal request may have made it while this one queued.
+    if let Some(bytes) = cached() {
+        return Ok(bytes);
+    }
+    let bytes = make_thumbnail(&media.store, key, spec).await?;
+    MediaMetrics::inc(&media.metrics.thumbnails_made);
+    media
+        .thumbnails
+        .insert(cache_key, bytes.clone(), Instant::now());
+    Ok(bytes)
+}
+
+/// Fetches the original and makes one thumbnail of it (on a blocking
+/// thread: decoding is CPU work).
+async fn make_thumbnail(
+    store: &MediaStore,
+    key: &ObjectKey,
+    spec: ThumbnailSpec,
+) -> Result<Bytes, MediaApiError> {
+    let limits = ThumbnailLimits::default();
+    let original = store
+        .storage()
+        .get(key)
         .await
-        .map_err(|_| {
-            MediaApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
-        })?;
+        .map_err(MediaError::from)?
+        .into_bytes(limits.max_input_bytes as u64)
+        .await
+        .map_err(MediaError::from)?;
+    let made = tokio::task::spawn_blocking(move || thumbnails(&original, &[spec], &limits))
+        .await
+        .map_err(|_| internal())?;
     let thumb = made
         .map_err(|e| {
             MediaApiError::new(
@@ -177,15 +234,6 @@ pub async fn thumbnail(
             )
         })?
         .pop()
-        .ok_or_else(|| {
-            MediaApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "no thumbnail",
-            )
-        })?;
-    let headers = user_object_headers(Some(thumb.format.mime()), Some(thumb.bytes.len() as u64));
-    let mut response = Body::from(thumb.bytes).into_response();
-    *response.headers_mut() = headers;
-    Ok(response)
+        .ok_or_else(internal)?;
+    Ok(Bytes::from(thumb.bytes))
 }

@@ -75,3 +75,48 @@ async fn public_images_get_thumbnails_and_the_rest_typed_errors() {
     assert_eq!(r.status, 401);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_thumbnail_is_made_once_and_never_outlives_its_media() {
+    let server = start(test_config("media-thumb-cache")).await;
+    let addr = server.http_addr;
+    let alice = register_device(&server).await;
+    let id = api_upload(&server, &alice, "image/png", &png(), false).await;
+    let get = async |query: &str| {
+        let path = format!("/api/media/{id}/thumbnail?{query}");
+        api(addr, "GET", &path, &alice.token, &Value::Null).await
+    };
+
+    let first = get("width=160").await;
+    assert_eq!(first.status, 200);
+    let again = get("width=160").await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body, first.body, "the cached thumbnail is the same");
+    assert_safe_headers(&again);
+    assert_eq!(media_counter(&server, "thumbnails_made").await, 1);
+    assert_eq!(media_counter(&server, "thumbnail_cache_hits").await, 1);
+
+    // Another size or format is another thumbnail.
+    let jpeg = get("width=160&format=jpeg").await;
+    assert_eq!(jpeg.header("content-type"), Some("image/jpeg"));
+    let wide = get("width=320").await;
+    let decoded = image::load_from_memory(&wide.body).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (320, 240));
+    assert_eq!(media_counter(&server, "thumbnails_made").await, 3);
+
+    // Once the media is swept away, its cached thumbnail is not served.
+    let store = &server.state.media.store;
+    let ttl = store.config().media_ttl;
+    let swept = store
+        .sweep(std::time::SystemTime::now() + ttl + Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(swept.expired, 1);
+    let gone = get("width=160").await;
+    assert_eq!(
+        (gone.status, gone.error_code().as_str()),
+        (404, "not-found")
+    );
+    assert_eq!(media_counter(&server, "thumbnail_cache_hits").await, 1);
+    server.shutdown().await;
+}
