@@ -17,6 +17,8 @@ command -v vpxenc >/dev/null 2>&1 || need+=(vpx-tools)
 command -v opusenc >/dev/null 2>&1 || need+=(opus-tools)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v turnutils_uclient >/dev/null 2>&1 || need+=(coturn)
+# Messaging across nodes: a real NATS server links two samtale processes.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need+=(nats-server)
 # The messaging store tests start a throwaway PostgreSQL (as the `postgres`
 # user when run as root).
 if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then

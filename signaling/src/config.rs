@@ -68,6 +68,11 @@ pub struct Config {
     /// or `sqlite://path?mode=rwc`. Default: `messaging.sqlite3` in
     /// `data_dir`.
     pub messaging_database: Option<String>,
+    /// NATS server linking the nodes that share one messaging database, e.g.
+    /// `nats://nats.internal:4222`: a message committed through one node is
+    /// pushed at once to the recipient's WebSocket on another. Default
+    /// none (one node; others would see it on their next store read).
+    pub messaging_nats_url: Option<String>,
     /// Who may create rooms. Default `auto`.
     pub room_creation: RoomCreation,
     /// Bearer token for room creation when it is not open.
@@ -123,6 +128,7 @@ impl Default for Config {
             media_tcp: true,
             data_dir: PathBuf::from("data"),
             messaging_database: None,
+            messaging_nats_url: None,
             room_creation: RoomCreation::Auto,
             admin_token: None,
             room_token_ttl: Duration::from_secs(24 * 3600),

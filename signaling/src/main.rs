@@ -46,6 +46,9 @@ struct Args {
     /// directory.
     #[arg(long, env = "SAMTALE_MESSAGING_DATABASE", hide_env_values = true)]
     messaging_database: Option<String>,
+    /// NATS server linking nodes on one messaging database.
+    #[arg(long, env = "SAMTALE_MESSAGING_NATS_URL", hide_env_values = true)]
+    messaging_nats_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,6 +74,7 @@ impl Args {
         c.tls_cert = self.tls_cert.or(c.tls_cert);
         c.tls_key = self.tls_key.or(c.tls_key);
         c.messaging_database = self.messaging_database.or(c.messaging_database);
+        c.messaging_nats_url = self.messaging_nats_url.or(c.messaging_nats_url);
         c.validate()?;
         Ok(c)
     }

@@ -751,3 +751,58 @@ async fn a_push_never_overtakes_an_envelope_another_node_committed() {
     assert_eq!(next_text(&mut bob).await.1, "third");
     drop((node_a, node_b));
 }
+
+/// Two nodes on one database, linked by a real NATS server: what one node
+/// commits or revokes reaches the device's WebSocket on the other at once
+/// (without NATS, Bob below would wait for his next store read).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_carries_pushes_and_revocations_between_nodes() {
+    let nats = common::nats::NatsServer::start();
+    let dir = temp_dir("msg-nats");
+    let db = dir.join("shared.sqlite3");
+    let config = dir.join("samtale.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "messaging_database = \"sqlite://{}?mode=rwc\"\nmessaging_nats_url = \"{}\"\n",
+            db.display(),
+            nats.url
+        ),
+    )
+    .unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let node_a = ServerProcess::start_with(&dir.join("a"), &dir.join("a.log"), &args, &[]);
+    let node_b = ServerProcess::start_with(&dir.join("b"), &dir.join("b.log"), &args, &[]);
+
+    let key = || VaultKey::new([9; 32]);
+    let mut alice = Client::register(&node_a.url, "Alice", "phone")
+        .await
+        .unwrap();
+    alice.keep_in(dir.join("alice.vault"), key()).unwrap();
+    let pending = Client::start_pairing(&node_a.url, "laptop").await.unwrap();
+    let code = pending.code.clone();
+    let approve = async {
+        alice.approve_pairing(&code).await.unwrap();
+    };
+    let (_, laptop) = tokio::join!(approve, pending.wait(WAIT));
+    let mut laptop = laptop.unwrap();
+    let mut bob = Client::register(&node_a.url, "Bob", "phone").await.unwrap();
+    let (alice_p, conv) = direct_chat(&mut alice, &mut bob, ProfileKind::Private).await;
+
+    // Alice moves to node B; Bob and her laptop stay live on node A.
+    drop(alice);
+    let mut alice = Client::open_at(dir.join("alice.vault"), key(), Some(&node_b.url))
+        .await
+        .unwrap();
+    for text in ["one", "two", "three"] {
+        alice.send_text(&conv, alice_p, text).await.unwrap();
+        assert_eq!(next_text(&mut bob).await.1, text);
+        assert_eq!(next_text(&mut laptop).await.1, text);
+    }
+
+    // Unbinding the laptop through node B closes its connection on A.
+    alice.unbind(laptop.caller().device_id).await.unwrap();
+    let outcome = laptop.receive(WAIT).await;
+    assert!(matches!(outcome, Err(ClientError::Revoked)), "{outcome:?}");
+    drop((node_a, node_b, nats));
+}

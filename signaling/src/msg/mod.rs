@@ -3,10 +3,13 @@
 //! in `docs/MESSAGING.md`.
 //!
 //! The store is a SQLite file in the data directory by default, or
-//! PostgreSQL when `messaging_database` is a `postgres://` URL. The server
-//! moves ciphertext only; bodies are never logged.
+//! PostgreSQL when `messaging_database` is a `postgres://` URL; with
+//! several nodes on one PostgreSQL, `messaging_nats_url` carries pushes
+//! between them ([`fanout`]). The server moves ciphertext only; bodies are
+//! never logged.
 
 pub mod auth;
+pub mod fanout;
 mod notify;
 pub mod ops;
 mod ws;
@@ -77,6 +80,9 @@ pub async fn open(config: &Config) -> anyhow::Result<MsgState> {
             .context("opening the messaging database")?,
     };
     let notifier = Arc::new(Notifier::default());
+    if let Some(url) = &config.messaging_nats_url {
+        fanout::connect(url, &notifier).await?;
+    }
     let listener = notifier.clone();
     store.on_commit(Arc::new(move |durable| listener.deliver(durable)));
     let service = MessagingService::new(

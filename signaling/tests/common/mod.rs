@@ -3,6 +3,7 @@
 pub mod bots;
 pub mod browser;
 pub mod media_http;
+pub mod nats;
 pub mod process;
 pub mod s3s;
 pub mod server;
