@@ -757,7 +757,7 @@ async fn a_push_never_overtakes_an_envelope_another_node_committed() {
 /// (without NATS, Bob below would wait for his next store read).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_carries_pushes_and_revocations_between_nodes() {
-    let nats = common::nats::NatsServer::start();
+    let mut nats = common::nats::NatsServer::start();
     let dir = temp_dir("msg-nats");
     let db = dir.join("shared.sqlite3");
     let config = dir.join("samtale.toml");
@@ -799,6 +799,17 @@ async fn nats_carries_pushes_and_revocations_between_nodes() {
         assert_eq!(next_text(&mut bob).await.1, text);
         assert_eq!(next_text(&mut laptop).await.1, text);
     }
+
+    // While NATS is down, node B's commit reaches nobody on A; once it is
+    // back, node A has its connections read the store.
+    nats.stop();
+    alice
+        .send_text(&conv, alice_p, "while NATS was away")
+        .await
+        .unwrap();
+    nats.restart();
+    assert_eq!(next_text(&mut bob).await.1, "while NATS was away");
+    assert_eq!(next_text(&mut laptop).await.1, "while NATS was away");
 
     // Unbinding the laptop through node B closes its connection on A.
     alice.unbind(laptop.caller().device_id).await.unwrap();

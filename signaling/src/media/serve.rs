@@ -27,6 +27,7 @@ use samtale_media::serve::user_object_headers;
 use samtale_media::storage::ObjectKey;
 use samtale_media::thumbnail::{OutputFormat, ThumbnailLimits, ThumbnailSpec, thumbnails};
 use serde::Deserialize;
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::MediaApiError;
 use super::MediaService;
@@ -38,6 +39,8 @@ use crate::app::Shared;
 
 /// Largest thumbnail side a client may ask for.
 const MAX_THUMBNAIL_SIDE: u32 = 2048;
+/// How long fetching an original for a thumbnail may take.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The local backend's presigned GET/HEAD/PUT.
 pub async fn local_object(
@@ -193,12 +196,18 @@ async fn cached_thumbnail(
     if let Some(bytes) = cached() {
         return Ok(bytes);
     }
-    let _job = media.thumbnails.job().await.ok_or_else(internal)?;
+    let job = media.thumbnails.job().await.ok_or_else(|| {
+        MediaApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many thumbnails are being made; try again",
+        )
+    })?;
     // An equal request may have made it while this one queued.
     if let Some(bytes) = cached() {
         return Ok(bytes);
     }
-    let bytes = make_thumbnail(&media.store, key, spec).await?;
+    let bytes = make_thumbnail(&media.store, key, spec, job).await?;
     MediaMetrics::inc(&media.metrics.thumbnails_made);
     media
         .thumbnails
@@ -206,25 +215,41 @@ async fn cached_thumbnail(
     Ok(bytes)
 }
 
-/// Fetches the original and makes one thumbnail of it (on a blocking
-/// thread: decoding is CPU work).
+/// Fetches the original (within [`FETCH_TIMEOUT`]) and makes one thumbnail
+/// of it on a blocking thread (decoding is CPU work), which holds `job`
+/// until it is done.
 async fn make_thumbnail(
     store: &MediaStore,
     key: &ObjectKey,
     spec: ThumbnailSpec,
+    job: OwnedSemaphorePermit,
 ) -> Result<Bytes, MediaApiError> {
     let limits = ThumbnailLimits::default();
-    let original = store
-        .storage()
-        .get(key)
+    let fetch = async {
+        store
+            .storage()
+            .get(key)
+            .await?
+            .into_bytes(limits.max_input_bytes as u64)
+            .await
+    };
+    let original = tokio::time::timeout(FETCH_TIMEOUT, fetch)
         .await
-        .map_err(MediaError::from)?
-        .into_bytes(limits.max_input_bytes as u64)
-        .await
+        .map_err(|_| {
+            MediaApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "the original took too long to fetch; try again",
+            )
+        })?
         .map_err(MediaError::from)?;
-    let made = tokio::task::spawn_blocking(move || thumbnails(&original, &[spec], &limits))
-        .await
-        .map_err(|_| internal())?;
+    let made = tokio::task::spawn_blocking(move || {
+        let made = thumbnails(&original, &[spec], &limits);
+        drop(job);
+        made
+    })
+    .await
+    .map_err(|_| internal())?;
     let thumb = made
         .map_err(|e| {
             MediaApiError::new(

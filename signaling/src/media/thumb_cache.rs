@@ -11,18 +11,23 @@
 //!   linger in memory either.
 //! * Making one fetches the whole original (up to the thumbnailer's input
 //!   limit) and decodes it: at most one job per CPU runs, the rest queue
-//!   (and find the thumbnail cached if an equal job made it meanwhile).
+//!   (and find the thumbnail cached if an equal job made it meanwhile) for
+//!   up to [`JOB_WAIT`]. A job's turn ([`ThumbnailCache::job`]) is owned,
+//!   so it goes with the decoding thread: a client that hangs up does not
+//!   free it before the decode ends.
 //!
 //! Time is passed in, so tests drive it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use samtale_media::thumbnail::OutputFormat;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How long a request waits for its turn to make a thumbnail.
+pub const JOB_WAIT: Duration = Duration::from_secs(10);
 /// How long a cached thumbnail lives at most.
 pub const ENTRY_TTL: Duration = Duration::from_secs(600);
 /// Bookkeeping counted per entry on top of its bytes.
@@ -83,7 +88,7 @@ impl Lru {
 pub struct ThumbnailCache {
     lru: Mutex<Lru>,
     capacity: usize,
-    jobs: Semaphore,
+    jobs: Arc<Semaphore>,
 }
 
 impl ThumbnailCache {
@@ -93,7 +98,7 @@ impl ThumbnailCache {
         ThumbnailCache {
             lru: Mutex::new(Lru::default()),
             capacity,
-            jobs: Semaphore::new(parallel_jobs.max(1)),
+            jobs: Arc::new(Semaphore::new(parallel_jobs.max(1))),
         }
     }
 
@@ -163,9 +168,13 @@ impl ThumbnailCache {
         self.lru().used
     }
 
-    /// Waits for a turn to make a thumbnail.
-    pub async fn job(&self) -> Option<SemaphorePermit<'_>> {
-        self.jobs.acquire().await.ok()
+    /// A turn to make a thumbnail, held until dropped; `None` after
+    /// [`JOB_WAIT`] (too many are being made).
+    pub async fn job(&self) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(JOB_WAIT, self.jobs.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -244,6 +253,21 @@ mod tests {
         assert_eq!(cache.get(&key("big", 1), t0), None);
         let off = ThumbnailCache::new(0, 1);
         assert!(!off.insert(key("a", 1), bytes(1), t0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jobs_take_turns_and_a_long_wait_gives_up() {
+        let cache = ThumbnailCache::new(0, 2);
+        let first = cache.job().await.unwrap();
+        let _second = cache.job().await.unwrap();
+        // Both turns taken: the third waits JOB_WAIT (virtual time) and
+        // gives up.
+        let started = tokio::time::Instant::now();
+        assert!(cache.job().await.is_none());
+        assert_eq!(started.elapsed(), JOB_WAIT);
+        // A turn handed back is the next one's.
+        drop(first);
+        assert!(cache.job().await.is_some());
     }
 
     #[test]

@@ -11,17 +11,25 @@
 //!
 //! NATS is a wake-up, never the record: a lost announcement costs latency,
 //! not a message. When a subscription starts, and after the connection to
-//! NATS comes back, the node's connections re-read the store once, so
-//! nothing committed while nobody listened waits for the next push.
+//! NATS comes back, the node's connections re-read the store once the
+//! server has confirmed the subscriptions (a round trip), so nothing
+//! committed while nobody listened waits for the next push. While NATS is
+//! unreachable, `pending` announcements are dropped rather than queued
+//! (that re-read covers them); `revoked` ones are rare and kept.
+//!
+//! Anyone who may publish on `samtale.msg.device.>` can close a device's
+//! connections or make them re-read the store: give the samtale nodes a
+//! NATS account of their own.
 //! Connections do not hear their own node's announcements (`no_echo`): the
 //! local path already pushed the envelopes themselves.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::{Client, ConnectOptions, Event};
+use async_nats::connection::State;
+use async_nats::{Client, ConnectOptions, Event, RequestErrorKind};
 use axum::body::Bytes;
 use futures_util::StreamExt;
 use samtale_messaging::DeviceId;
@@ -77,19 +85,30 @@ fn subject(device: DeviceId) -> String {
 pub async fn connect(url: &str, notifier: &Arc<Notifier>) -> anyhow::Result<()> {
     let weak = Arc::downgrade(notifier);
     let on_event = weak.clone();
+    // The event callback needs the client that `connect` is about to make.
+    let connected: Arc<OnceLock<Client>> = Arc::default();
+    let for_events = connected.clone();
     let client = ConnectOptions::new()
         .name("samtale messaging")
         .no_echo()
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |event| {
             let notifier = on_event.clone();
+            let client = for_events.get().cloned();
             async move {
                 match event {
-                    // Back after an outage: announcements may have been lost.
+                    // Back after an outage: announcements may have been
+                    // lost. Once the server has the subscriptions again,
+                    // every connection here reads the store.
                     Event::Connected => {
                         info!("messaging: NATS connected");
-                        if let Some(n) = notifier.upgrade() {
-                            n.wake_all();
+                        if let Some(client) = client {
+                            tokio::spawn(async move {
+                                round_trip(&client).await;
+                                if let Some(n) = notifier.upgrade() {
+                                    n.wake_all();
+                                }
+                            });
                         }
                     }
                     Event::Disconnected => warn!("messaging: NATS disconnected, reconnecting"),
@@ -100,10 +119,26 @@ pub async fn connect(url: &str, notifier: &Arc<Notifier>) -> anyhow::Result<()> 
         .connect(url)
         .await
         .with_context(|| format!("connecting to NATS at {}", redacted(url)))?;
+    let _ = connected.set(client.clone());
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(run(client, rx, weak));
     notifier.link(Fanout { commands: tx });
     Ok(())
+}
+
+/// Waits until the server has handled everything this client sent before
+/// (its subscriptions among it): a request to an inbox nobody serves comes
+/// back "no responders" from the server, after the commands queued ahead
+/// of it. False if it did not come back.
+async fn round_trip(client: &Client) -> bool {
+    match client.request(client.new_inbox(), Bytes::new()).await {
+        Ok(_) => true,
+        Err(e) if e.kind() == RequestErrorKind::NoResponders => true,
+        Err(e) => {
+            debug!(error = %e, "messaging: NATS round trip failed");
+            false
+        }
+    }
 }
 
 /// The URL without credentials, for messages.
@@ -134,7 +169,12 @@ async fn run(
                     listener.abort();
                 }
             }
-            Command::Pending(device) => announce(&client, device, PENDING).await,
+            // While NATS is away the re-read after it comes back covers
+            // these; queueing them would only flood it then.
+            Command::Pending(device) if client.connection_state() == State::Connected => {
+                announce(&client, device, PENDING).await;
+            }
+            Command::Pending(_) => {}
             Command::Revoked(device) => announce(&client, device, REVOKED).await,
         }
     }
@@ -152,18 +192,21 @@ async fn announce(client: &Client, device: DeviceId, what: &'static [u8]) {
 /// Forwards announcements for `device` to its connections on this node
 /// until aborted (dropping the subscription unsubscribes).
 async fn listen(client: Client, device: DeviceId, notifier: Weak<Notifier>) {
-    let mut subscription = match client.subscribe(subject(device)).await {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(error = %e, "messaging: NATS subscribe failed");
-            return;
+    let mut retry = Duration::from_millis(100);
+    let mut subscription = loop {
+        match client.subscribe(subject(device)).await {
+            Ok(s) => break s,
+            Err(e) => {
+                warn!(error = %e, "messaging: NATS subscribe failed, retrying");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(5));
+            }
         }
     };
     // Once the server has the subscription, read the store: anything
     // committed elsewhere before it took effect was announced to nobody.
-    if client.flush().await.is_ok()
-        && let Some(n) = notifier.upgrade()
-    {
+    round_trip(&client).await;
+    if let Some(n) = notifier.upgrade() {
         n.signal_local(device, Signal::Pending);
     }
     while let Some(message) = subscription.next().await {

@@ -18,35 +18,51 @@ impl NatsServer {
             .local_addr()
             .unwrap()
             .port();
-        let mut child = Command::new(program())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start nats-server ({e}): apt-get install nats-server")
-            });
-        // It logs "Server is ready" on stderr; keep draining it afterwards.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if line.contains("Server is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(15)).is_err() {
-            let _ = child.kill();
-            panic!("nats-server did not report ready within 15 s");
-        }
         Self {
             url: format!("nats://127.0.0.1:{port}"),
-            child,
+            child: spawn(port),
         }
     }
+
+    /// Stops the server.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port (after [`Self::stop`]).
+    pub fn restart(&mut self) {
+        self.stop();
+        let port = self.url.rsplit(':').next().unwrap().parse().unwrap();
+        self.child = spawn(port);
+    }
+}
+
+/// Starts nats-server on `port` and waits until it says it is ready.
+fn spawn(port: u16) -> Child {
+    let mut child = Command::new(program())
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start nats-server ({e}): apt-get install nats-server"));
+    // It logs "Server is ready" on stderr; keep draining it afterwards.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("Server is ready") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(15)).is_err() {
+        let _ = child.kill();
+        panic!("nats-server did not report ready within 15 s");
+    }
+    child
 }
 
 impl Drop for NatsServer {
