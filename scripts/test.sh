@@ -7,6 +7,9 @@ cd "$(dirname "$0")/.."
 # Build outside the clone so CI runs on the same machine reuse the cache.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/samtale-target}"
 export CARGO_TERM_COLOR=never
+# Each clone would leave gigabytes of incremental state in the shared
+# target directory that no later (fresh) clone can use.
+export CARGO_INCREMENTAL=0
 # The messaging store tests run a throwaway PostgreSQL (initdb/pg_ctl ship
 # with this machine kind); they must not skip silently.
 export SAMTALE_REQUIRE_PG=1
