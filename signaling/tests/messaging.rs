@@ -703,6 +703,22 @@ async fn clients_talk_over_https() {
     server.shutdown().await;
 }
 
+/// Two samtale processes in `dir` sharing one messaging database, with
+/// `extra` appended to their config file.
+fn two_nodes(dir: &Path, extra: &str) -> (ServerProcess, ServerProcess) {
+    let db = dir.join("shared.sqlite3");
+    let config = dir.join("samtale.toml");
+    let database = format!(
+        "messaging_database = \"sqlite://{}?mode=rwc\"\n",
+        db.display()
+    );
+    std::fs::write(&config, database + extra).unwrap();
+    let args = ["--config", config.to_str().unwrap()];
+    let node_a = ServerProcess::start_with(&dir.join("a"), &dir.join("a.log"), &args, &[]);
+    let node_b = ServerProcess::start_with(&dir.join("b"), &dir.join("b.log"), &args, &[]);
+    (node_a, node_b)
+}
+
 /// Two nodes on one database: node B's commits are never announced to node
 /// A's WebSockets. A push on node A must not overtake an older envelope
 /// that B committed (the client drops anything older than what it has
@@ -710,19 +726,7 @@ async fn clients_talk_over_https() {
 #[tokio::test]
 async fn a_push_never_overtakes_an_envelope_another_node_committed() {
     let dir = temp_dir("msg-two-nodes");
-    let db = dir.join("shared.sqlite3");
-    let config = dir.join("samtale.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "messaging_database = \"sqlite://{}?mode=rwc\"\n",
-            db.display()
-        ),
-    )
-    .unwrap();
-    let args = ["--config", config.to_str().unwrap()];
-    let node_a = ServerProcess::start_with(&dir.join("a"), &dir.join("a.log"), &args, &[]);
-    let node_b = ServerProcess::start_with(&dir.join("b"), &dir.join("b.log"), &args, &[]);
+    let (node_a, node_b) = two_nodes(&dir, "");
 
     let key = || VaultKey::new([7; 32]);
     let mut alice = Client::register(&node_a.url, "Alice", "phone")
@@ -759,20 +763,8 @@ async fn a_push_never_overtakes_an_envelope_another_node_committed() {
 async fn nats_carries_pushes_and_revocations_between_nodes() {
     let mut nats = common::nats::NatsServer::start();
     let dir = temp_dir("msg-nats");
-    let db = dir.join("shared.sqlite3");
-    let config = dir.join("samtale.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "messaging_database = \"sqlite://{}?mode=rwc\"\nmessaging_nats_url = \"{}\"\n",
-            db.display(),
-            nats.url
-        ),
-    )
-    .unwrap();
-    let args = ["--config", config.to_str().unwrap()];
-    let node_a = ServerProcess::start_with(&dir.join("a"), &dir.join("a.log"), &args, &[]);
-    let node_b = ServerProcess::start_with(&dir.join("b"), &dir.join("b.log"), &args, &[]);
+    let nats_url = format!("messaging_nats_url = \"{}\"\n", nats.url);
+    let (node_a, node_b) = two_nodes(&dir, &nats_url);
 
     let key = || VaultKey::new([9; 32]);
     let mut alice = Client::register(&node_a.url, "Alice", "phone")
