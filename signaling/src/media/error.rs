@@ -33,6 +33,20 @@ impl MediaApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", message)
     }
+
+    /// 500 with code `internal`; the details stay in the server's log.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+
+    /// 503 with code `busy`: try again later.
+    pub fn busy(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+    }
 }
 
 impl IntoResponse for MediaApiError {
@@ -65,7 +79,7 @@ impl From<MediaError> for MediaApiError {
             MediaError::Storage(s) => return storage_error(s),
             other => {
                 tracing::warn!(error = %other, "media request failed");
-                return Self::new(S::INTERNAL_SERVER_ERROR, "internal", "internal error");
+                return Self::internal();
             }
         };
         Self::new(status, code, message)

@@ -165,14 +165,6 @@ pub async fn thumbnail(
     Ok(response)
 }
 
-fn internal() -> MediaApiError {
-    MediaApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-}
-
 /// The thumbnail from the cache, or made now (one job per CPU at a time)
 /// and kept.
 async fn cached_thumbnail(
@@ -196,13 +188,11 @@ async fn cached_thumbnail(
     if let Some(bytes) = cached() {
         return Ok(bytes);
     }
-    let job = media.thumbnails.job().await.ok_or_else(|| {
-        MediaApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many thumbnails are being made; try again",
-        )
-    })?;
+    let job = media
+        .thumbnails
+        .job()
+        .await
+        .ok_or_else(|| MediaApiError::busy("too many thumbnails are being made; try again"))?;
     // An equal request may have made it while this one queued.
     if let Some(bytes) = cached() {
         return Ok(bytes);
@@ -235,13 +225,7 @@ async fn make_thumbnail(
     };
     let original = tokio::time::timeout(FETCH_TIMEOUT, fetch)
         .await
-        .map_err(|_| {
-            MediaApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "the original took too long to fetch; try again",
-            )
-        })?
+        .map_err(|_| MediaApiError::busy("the original took too long to fetch; try again"))?
         .map_err(MediaError::from)?;
     let made = tokio::task::spawn_blocking(move || {
         let made = thumbnails(&original, &[spec], &limits);
@@ -249,7 +233,7 @@ async fn make_thumbnail(
         made
     })
     .await
-    .map_err(|_| internal())?;
+    .map_err(|_| MediaApiError::internal())?;
     let thumb = made
         .map_err(|e| {
             MediaApiError::new(
@@ -259,6 +243,6 @@ async fn make_thumbnail(
             )
         })?
         .pop()
-        .ok_or_else(internal)?;
+        .ok_or_else(MediaApiError::internal)?;
     Ok(Bytes::from(thumb.bytes))
 }
