@@ -58,7 +58,7 @@ pub(super) enum Command {
 }
 
 /// The notifier's side: commands go to the task without waiting.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Fanout {
     commands: mpsc::UnboundedSender<Command>,
 }
@@ -129,15 +129,12 @@ pub async fn connect(url: &str, notifier: &Arc<Notifier>) -> anyhow::Result<()> 
 /// Waits until the server has handled everything this client sent before
 /// (its subscriptions among it): a request to an inbox nobody serves comes
 /// back "no responders" from the server, after the commands queued ahead
-/// of it. False if it did not come back.
-async fn round_trip(client: &Client) -> bool {
+/// of it. If it does not come back, the caller goes on regardless.
+async fn round_trip(client: &Client) {
     match client.request(client.new_inbox(), Bytes::new()).await {
-        Ok(_) => true,
-        Err(e) if e.kind() == RequestErrorKind::NoResponders => true,
-        Err(e) => {
-            debug!(error = %e, "messaging: NATS round trip failed");
-            false
-        }
+        Ok(_) => {}
+        Err(e) if e.kind() == RequestErrorKind::NoResponders => {}
+        Err(e) => debug!(error = %e, "messaging: NATS round trip failed"),
     }
 }
 
@@ -158,11 +155,10 @@ async fn run(
     while let Some(command) = commands.recv().await {
         match command {
             Command::Watch(device) => {
-                if let Some(old) = watching.remove(&device) {
+                let listener = tokio::spawn(listen(client.clone(), device, notifier.clone()));
+                if let Some(old) = watching.insert(device, listener) {
                     old.abort();
                 }
-                let listener = tokio::spawn(listen(client.clone(), device, notifier.clone()));
-                watching.insert(device, listener);
             }
             Command::Unwatch(device) => {
                 if let Some(listener) = watching.remove(&device) {
