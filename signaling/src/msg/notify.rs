@@ -160,12 +160,13 @@ mod tests {
     }
 
     #[test]
-    fn without_nats_nothing_is_announced() {
+    fn an_announcement_from_another_node_reaches_only_its_device() {
         let notifier = Notifier::default();
-        let device = DeviceId::new();
+        let (device, other) = (DeviceId::new(), DeviceId::new());
         let mut live = notifier.subscribe(device);
+        let mut bystander = notifier.subscribe(other);
         notifier.signal_local(device, Signal::Pending);
         assert_eq!(live.try_recv().unwrap(), Signal::Pending);
-        assert!(notifier.fanout.get().is_none());
+        assert!(bystander.try_recv().is_err());
     }
 }
